@@ -1,13 +1,28 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects: fast unit tests need nothing installed; integration tests get real PostgreSQL and
+// pgbouncer binaries from the global setup (which installs or builds them on a fresh machine).
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 300_000,
     pool: 'forks',
-    fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+        },
+      },
+    ],
   },
 });

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import type { Context } from './context.js';
+import { EXIT, PgbSetupError } from './errors.js';
+import { packagePath } from './package-root.js';
+
+/**
+ * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
+ * pay for handlebars, zod, pg or inquirer. This is the only place that maps errors to exit codes.
+ */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function withProfileOptions(cmd: Command): Command {
+  return cmd
+    .option('--profile <file>', 'your own JSON profile, layered over the built-in one')
+    .option('--env-file <file>', 'read DBNAME, DBUSER, DBPASS, DBHOST, DBPORT, PGBOUNCER_HOST, PGBOUNCER_PORT from a dotenv file')
+    .option('--set <key=value>', 'override one setting (repeatable), e.g. --set default_pool_size=40', collect, [])
+    .option('--pgbouncer-version <x.y>', 'render for this pgbouncer version instead of the installed one');
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
+}
+
+export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: number) => void): Command {
+  const program = new Command('pgb-setup')
+    .description('Put a production-grade PgBouncer in front of PostgreSQL for Django, in one command.')
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(run pgb-setup --help for usage)')
+    .exitOverride();
+
+  withProfileOptions(
+    program
+      .command('apply', { isDefault: true })
+      .argument('<environment>', 'production, staging or development')
+      .description('install, configure, secure, start and verify pgbouncer on this host (the main job)'),
+  )
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--json', 'print the plan (or the result) as JSON')
+    .option('--root <dir>', 'treat DIR as / for every file read or written; skip live-system steps')
+    .option('-y, --yes', 'never prompt; fail with exit 2 when a value is missing')
+    .option('--allow-from <cidr>', 'allow this network to the listen port (repeatable)', collect, [])
+    .option('--enable-firewall', 'enable an inactive firewall (after allowing SSH)')
+    .option('--skip-install', 'do not install packages')
+    .option('--skip-firewall', 'do not touch the firewall')
+    .option('--skip-service', 'do not start or reload the service')
+    .option('--skip-verify', 'do not check the new config in a throwaway pgbouncer first')
+    .addOption(new Option('--repo <repo>', 'package repository for pgbouncer').choices(['distro', 'pgdg']).default('distro'))
+    .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto')
+    .action(async (environment: string, opts) => {
+      const { runApply } = await import('./commands/apply.js');
+      setCode(await runApply(environment, opts, await getCtx()));
+    });
+
+  withProfileOptions(program.command('render').argument('<environment>').description('write pgbouncer.ini and userlist.txt into a folder'))
+    .requiredOption('--out <dir>', 'folder to write into')
+    .action(async (environment: string, opts) => {
+      const { runRender } = await import('./commands/render.js');
+      setCode(await runRender(environment, opts, await getCtx()));
+    });
+
+  withProfileOptions(program.command('config').argument('<environment>').description('print the resolved settings'))
+    .option('--explain', 'show where every value came from')
+    .option('--json', 'print JSON')
+    .action(async (environment: string, opts) => {
+      const { runConfig } = await import('./commands/config.js');
+      setCode(await runConfig(environment, opts, await getCtx()));
+    });
+
+  program
+    .command('settings')
+    .description('list the pgbouncer settings pgb-setup knows, with the version that introduced each')
+    .action(async () => {
+      const { runSettings } = await import('./commands/settings.js');
+      setCode(runSettings(await getCtx()));
+    });
+
+  return program;
+}
+
+export async function defaultContext(): Promise<Context> {
+  const { createNodeSystem } = await import('./system/node-system.js');
+  return {
+    system: createNodeSystem(),
+    stdout: { write: (t) => void process.stdout.write(t) },
+    stderr: { write: (t) => void process.stderr.write(t) },
+    env: process.env,
+    isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    cwd: process.cwd(),
+    readStdin: async () => {
+      const { readFirstLine } = await import('./stdin.js');
+      return readFirstLine(process.stdin);
+    },
+  };
+}
+
+/** Runs the CLI; returns the exit code instead of exiting, so tests can drive it in-process. */
+export async function main(argv: readonly string[], makeContext: () => Promise<Context> = defaultContext): Promise<number> {
+  let code = EXIT.ok as number;
+  let ctx: Context | undefined;
+  const getCtx = async () => (ctx ??= await makeContext());
+  const program = buildProgram(getCtx, (c) => (code = c));
+  const writeErr = async (text: string) => {
+    try {
+      (await getCtx()).stderr.write(text);
+    } catch {
+      process.stderr.write(text);
+    }
+  };
+  program.configureOutput({
+    writeOut: (s) => void getCtx().then((c) => c.stdout.write(s)),
+    writeErr: (s) => void writeErr(s),
+  });
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (e instanceof PgbSetupError) {
+      const lines = e.message.split('\n').map((l) => `pgb-setup: ${l}`);
+      await writeErr(`${lines.join('\n')}\n`);
+      return e.exitCode;
+    }
+    await writeErr(`pgb-setup: internal error (this is a bug, please report it):\n${(e as Error).stack ?? String(e)}\n`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,31 @@
+import { join, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { InputErrors } from '../errors.js';
+import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
+import { renderUserlist, userlistEntries } from '../render/userlist.js';
+import { loadConfig, missingConnectionValues, type ProfileOptions } from './load-config.js';
+import { printWarnings } from './output.js';
+
+export interface RenderOptions extends ProfileOptions {
+  out: string;
+}
+
+/** `pgb-setup render <environment> --out DIR`: pgbouncer.ini (0640) and userlist.txt (0600) into DIR. */
+export async function runRender(environment: string, opts: RenderOptions, ctx: Context): Promise<number> {
+  const config = await loadConfig(environment, opts, ctx);
+  const missing = missingConnectionValues(config);
+  if (missing.length > 0) {
+    throw new InputErrors(missing.map((m) => `${m}: missing; set it in the environment or an --env-file`));
+  }
+  printWarnings(config.warnings, ctx);
+  const outDir = resolve(ctx.cwd, opts.out);
+  const userlistPath = join(outDir, 'userlist.txt');
+  const existing = await ctx.system.readFile(userlistPath);
+  const ini = renderPgbouncerIni(config);
+  const userlist = renderUserlist(config, userlistEntries(config, existing));
+  await ctx.system.mkdir(outDir, { mode: 0o750 });
+  await ctx.system.writeFile(join(outDir, 'pgbouncer.ini'), ini, { mode: 0o640 });
+  await ctx.system.writeFile(userlistPath, userlist, { mode: 0o600 });
+  ctx.stderr.write(`wrote ${join(outDir, 'pgbouncer.ini')} (0640) and ${userlistPath} (0600) for pgbouncer ${config.target.version}\n`);
+  return 0;
+}

@@ -1,0 +1,19 @@
+import type { System } from './system/system.js';
+
+export interface Output {
+  write(text: string): void;
+}
+
+/** Everything a command needs from the outside world, built once in cli.ts and passed down. */
+export interface Context {
+  system: System;
+  /** Data: plans, JSON, rendered snippets. */
+  stdout: Output;
+  /** Progress, warnings, errors. */
+  stderr: Output;
+  env: Readonly<Record<string, string | undefined>>;
+  isTTY: boolean;
+  cwd: string;
+  /** Reads one line of standard input (for --password-stdin). */
+  readStdin: () => Promise<string>;
+}

@@ -1,0 +1,145 @@
+import type { z } from 'zod';
+import { InputErrors } from '../errors.js';
+import { OLDEST_SUPPORTED, SETTINGS, SETTINGS_BY_KEY } from '../settings/catalogue.js';
+import type { SettingValue } from '../settings/values.js';
+import { versionAtLeast } from '../settings/version.js';
+import { flatten, mergeLayers, type Layer } from './layers.js';
+import { profileSchema, SECRET_PATHS, type Profile } from './schema.js';
+import { crossCheck } from './checks.js';
+import { securityWarnings } from './security.js';
+
+export interface TargetVersion {
+  version: string;
+  source: string;
+}
+
+export interface ResolvedSetting {
+  key: string;
+  value: SettingValue;
+  source: string;
+}
+
+export interface ResolvedConfig {
+  environment: string;
+  target: TargetVersion;
+  profile: Profile;
+  /** Final [pgbouncer] settings in file order, only those the target version knows. */
+  settings: ResolvedSetting[];
+  /** Where each leaf of the profile came from (dot paths). */
+  sources: Map<string, string>;
+  /** Built-in values left out because the target is too old for them. */
+  omitted: { key: string; since: string }[];
+  warnings: string[];
+}
+
+export const DBUSER_TOKEN = '$DBUSER';
+
+/**
+ * Merges the layers, validates the result with the one schema, gates settings on the target
+ * pgbouncer version and runs the cross-checks. Every problem found is reported at once.
+ */
+export function resolveConfig(environment: string, layers: readonly Layer[], target: TargetVersion): ResolvedConfig {
+  if (!versionAtLeast(target.version, OLDEST_SUPPORTED)) {
+    throw new InputErrors([
+      `pgbouncer-version: ${target.version} (${target.source}) is older than ${OLDEST_SUPPORTED}, the oldest pgb-setup supports; install a newer pgbouncer (--repo pgdg)`,
+    ]);
+  }
+  const merged = mergeLayers(layers);
+  const parsed = profileSchema.safeParse(merged.data);
+  if (!parsed.success) throw new InputErrors(formatZodIssues(parsed.error.issues, merged.sources));
+  const profile = parsed.data;
+
+  const problems: string[] = [];
+  const omitted: { key: string; since: string }[] = [];
+  const settings: ResolvedSetting[] = [];
+  for (const def of SETTINGS) {
+    const value = profile.pgbouncer[def.key];
+    if (value === undefined) continue;
+    const source = merged.sources.get(`pgbouncer.${def.key}`) ?? 'default';
+    if (!versionAtLeast(target.version, def.since)) {
+      if (isBuiltin(source)) {
+        omitted.push({ key: def.key, since: def.since });
+        continue;
+      }
+      problems.push(
+        `pgbouncer.${def.key}: needs pgbouncer ${def.since} or newer, the target is ${target.version} (${target.source}); remove it (from ${source}) or target a newer pgbouncer`,
+      );
+      continue;
+    }
+    if (def.type.kind === 'enum' && typeof value === 'string') {
+      const since = def.type.valuesSince?.[value];
+      if (since && !versionAtLeast(target.version, since)) {
+        problems.push(`pgbouncer.${def.key}: "${value}" needs pgbouncer ${since} or newer, the target is ${target.version} (from ${source})`);
+        continue;
+      }
+    }
+    settings.push({ key: def.key, value: substituteDbUser(value, profile), source });
+  }
+  if (problems.length > 0) throw new InputErrors(problems);
+
+  const resolved: ResolvedConfig = { environment, target, profile, settings, sources: merged.sources, omitted, warnings: [] };
+  const checks = crossCheck(resolved);
+  if (checks.errors.length > 0) throw new InputErrors(checks.errors);
+  resolved.warnings.push(...checks.warnings, ...securityWarnings(resolved));
+  return resolved;
+}
+
+function isBuiltin(source: string): boolean {
+  return source.startsWith('profile:') || source.startsWith('host:') || source === 'default';
+}
+
+function substituteDbUser(value: SettingValue, profile: Profile): SettingValue {
+  if (!Array.isArray(value)) return value;
+  const user = profile.database.user;
+  const out = value.flatMap((v) => (v === DBUSER_TOKEN ? (user ? [user] : []) : [v]));
+  return [...new Set(out)];
+}
+
+export function setting(config: ResolvedConfig, key: string): SettingValue | undefined {
+  return config.settings.find((s) => s.key === key)?.value;
+}
+
+function formatZodIssues(issues: readonly z.core.$ZodIssue[], sources: Map<string, string>): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys;
+      const where = path ? `${path}.` : '';
+      const hint = path === 'pgbouncer' ? ' (not a pgbouncer setting pgb-setup knows; run "pgb-setup settings")' : '';
+      return keys.map((k) => `${where}${k}: unknown key${hint}${sourceNote(sources, `${where}${k}`)}`).join('\n');
+    }
+    if (issue.code === 'invalid_type' && message.includes('received undefined')) message = 'is required';
+    return `${path || 'profile'}: ${message}${sourceNote(sources, path)}`;
+  });
+}
+
+function sourceNote(sources: Map<string, string>, path: string): string {
+  const direct = sources.get(path);
+  if (direct) return ` (from ${direct})`;
+  for (const [p, s] of sources) if (p.startsWith(`${path}.`)) return ` (from ${s})`;
+  return '';
+}
+
+/** Every final value with where it came from; secrets masked. For `config --explain`. */
+export function explainConfig(config: ResolvedConfig): { path: string; value: string; source: string }[] {
+  const rows: { path: string; value: string; source: string }[] = [];
+  const { pgbouncer: _ignored, why: _why, description: _d, $schema: _s, ...rest } = config.profile;
+  for (const [path, value] of flatten(rest as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    rows.push({
+      path,
+      value: SECRET_PATHS.has(path) ? '******** (set)' : JSON.stringify(value),
+      source: config.sources.get(path) ?? 'default',
+    });
+  }
+  for (const s of config.settings) {
+    rows.push({ path: `pgbouncer.${s.key}`, value: JSON.stringify(s.value), source: s.source });
+  }
+  for (const o of config.omitted) {
+    rows.push({ path: `pgbouncer.${o.key}`, value: `(left out: needs ${o.since}+)`, source: config.sources.get(`pgbouncer.${o.key}`) ?? 'default' });
+  }
+  return rows;
+}
+
+export { SETTINGS_BY_KEY };

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { SETTINGS } from '../settings/catalogue.js';
+import { safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
+import { Secret } from './secret.js';
+
+/**
+ * The one schema for a profile: the built-in profiles/<env>.json, a user's --profile FILE, and the
+ * merged result of every layer are all checked by it. Unknown keys are errors, not silently dropped.
+ */
+
+const pgbouncerShape: Record<string, z.ZodType<SettingValue>> = {};
+for (const def of SETTINGS) pgbouncerShape[def.key] = settingSchema(def.type).optional() as z.ZodType<SettingValue>;
+export const pgbouncerSettingsSchema = z.strictObject(pgbouncerShape).partial();
+
+const PORT = 'must be a port from 1 to 65535';
+const port = z.preprocess(numberLike, z.number({ error: PORT }).int({ error: PORT }).min(1, { error: PORT }).max(65535, { error: PORT }));
+
+const count = (min = 0) =>
+  z.preprocess(
+    numberLike,
+    z.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(min, { error: `must be at least ${min}` }),
+  );
+
+/** A PostgreSQL identifier as users type it: any text but control characters, at most 63 bytes. */
+const identifier = safeText
+  .refine((s) => s.length > 0, { message: 'must not be empty' })
+  .refine((s) => Buffer.byteLength(s) <= 63, { message: 'must be at most 63 bytes (PostgreSQL truncates longer names)' });
+
+const hostName = safeText.refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s) || /^\/[^\s'"\\]*$/.test(s), {
+  message: 'must be a host name, an IP address or an absolute socket directory',
+});
+
+const cidr = safeText.refine(isCidr, { message: 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8' });
+
+export function isCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split('/');
+  if (extra !== undefined || addr === undefined) return false;
+  const v4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(addr);
+  const v6 = !v4 && /^[0-9A-Fa-f:]+$/.test(addr) && addr.includes(':') && isIPv6(addr);
+  if (!v4 && !v6) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (v4 ? 32 : 128);
+}
+
+function isIPv6(addr: string): boolean {
+  const halves = addr.split('::');
+  if (halves.length > 2) return false;
+  const groups = halves.flatMap((h) => (h === '' ? [] : h.split(':')));
+  if (groups.some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? groups.length < 8 : groups.length === 8;
+}
+
+const stringList = (item: z.ZodType<string, string>) => z.preprocess((v) => (typeof v === 'string' ? listFromString(v) : v), z.array(item));
+
+const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Secret(s))]).refine(
+  (s) => !/[\u0000\r\n]/.test(s.reveal()),
+  { message: 'must not contain NUL or line breaks' },
+);
+
+export const databaseEntrySchema = z.strictObject({
+  host: hostName.optional(),
+  port: port.optional(),
+  dbname: identifier.optional(),
+  pool_size: count().optional(),
+  min_pool_size: count().optional(),
+  reserve_pool_size: count().optional(),
+  pool_mode: z.enum(['session', 'transaction', 'statement']).optional(),
+  max_db_connections: count().optional(),
+  application_name: safeText.optional(),
+});
+
+export const profileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  description: z.string().optional(),
+  /** Free-text reasons next to the values, kept in the JSON so the why travels with the what. */
+  why: z.record(z.string(), z.string()).optional(),
+  database: z
+    .strictObject({
+      name: identifier.refine((s) => s !== 'pgbouncer', { message: '"pgbouncer" is reserved for the admin console' }).optional(),
+      host: hostName.optional(),
+      port: port.default(5432),
+      user: identifier.optional(),
+      password: secret.optional(),
+    })
+    .prefault({}),
+  pgbouncer: pgbouncerSettingsSchema.prefault({}),
+  databases: z.record(identifier, databaseEntrySchema).default({}),
+  userlist: z
+    .strictObject({
+      method: z.enum(['scram-sha-256', 'md5']).default('scram-sha-256'),
+      iterations: count(1).default(4096),
+    })
+    .prefault({}),
+  firewall: z.strictObject({ allow_from: stringList(cidr).default([]) }).prefault({}),
+  server: z
+    .strictObject({
+      max_connections: count(1).optional(),
+      superuser_reserved_connections: count().default(3),
+    })
+    .prefault({}),
+  host: z.strictObject({ nofile_limit: count(1).optional() }).prefault({}),
+  django: z
+    .strictObject({
+      application_name: safeText.optional(),
+      conn_max_age: z.union([count(), z.null()]).optional(),
+      conn_health_checks: z.boolean().optional(),
+      connect_timeout: count(1).optional(),
+      sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+    })
+    .prefault({}),
+});
+
+export type Profile = z.infer<typeof profileSchema>;
+export type DatabaseEntry = z.infer<typeof databaseEntrySchema>;
+
+/** Paths (dot-separated) that hold secrets: masked in every output, refused on the command line. */
+export const SECRET_PATHS: ReadonlySet<string> = new Set(['database.password']);

@@ -1,0 +1,38 @@
+import { md5Secret } from '../auth/md5.js';
+import { scramSecret, verifyScramPassword } from '../auth/scram.js';
+import { formatUserlistEntry, parseUserlist } from '../auth/userlist.js';
+import type { ResolvedConfig } from '../profile/resolve.js';
+import { renderTemplate } from './templates.js';
+
+export interface UserlistEntry {
+  user: string;
+  secret: string;
+}
+
+/**
+ * The secret for a user: the one already on disk when it still matches the password (so a re-run
+ * changes nothing and PostgreSQL's copy of a SCRAM verifier stays identical), else a new one.
+ */
+export function secretFor(user: string, password: string, method: 'scram-sha-256' | 'md5', iterations: number, existing?: string): string {
+  if (method === 'md5') return md5Secret(user, password);
+  if (existing && existing.startsWith('SCRAM-SHA-256$') && verifyScramPassword(existing, password)) return existing;
+  return scramSecret(password, { iterations });
+}
+
+export function userlistEntries(config: ResolvedConfig, existingText?: string): UserlistEntry[] {
+  const existing = new Map<string, string>();
+  if (existingText !== undefined) {
+    for (const e of parseUserlist(existingText).entries) existing.set(e.user, e.secret);
+  }
+  const db = config.profile.database;
+  if (!db.user || !db.password) return [];
+  const { method, iterations } = config.profile.userlist;
+  return [{ user: db.user, secret: secretFor(db.user, db.password.reveal(), method, iterations, existing.get(db.user)) }];
+}
+
+export function renderUserlist(config: ResolvedConfig, entries: readonly UserlistEntry[]): string {
+  return renderTemplate('userlist.txt', {
+    environment: config.environment,
+    entries: entries.map((e) => ({ line: formatUserlistEntry(e.user, e.secret) })),
+  });
+}

@@ -1,0 +1,94 @@
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, stat, chown } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
+import { writeFileAtomic } from './atomic-write.js';
+
+export interface NodeSystemOptions {
+  /** Treat this folder as / for every file read or written (image builds, tests). Commands are not mapped. */
+  root?: string;
+  /** Called with every command before it runs (argv only: secrets go through stdin). */
+  onExec?: (cmd: string, args: readonly string[]) => void;
+}
+
+/** The real machine, through execa and fs/promises. */
+export function createNodeSystem(options: NodeSystemOptions = {}): System & { root: string | undefined } {
+  const root = options.root;
+  const at = (path: string) => (root ? join(root, path) : path);
+  return {
+    root,
+    async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+      options.onExec?.(cmd, args);
+      const { execa } = await import('execa');
+      const result = await execa(cmd, [...args], {
+        reject: false,
+        input: opts.input ?? '',
+        env: opts.env,
+        extendEnv: true,
+        cwd: opts.cwd,
+        timeout: opts.timeoutMs,
+        stripFinalNewline: false,
+      });
+      const failedToStart = result.exitCode === undefined;
+      return {
+        exitCode: result.exitCode ?? 127,
+        stdout: String(result.stdout ?? ''),
+        stderr: failedToStart ? String(result.stderr || result.shortMessage || '') : String(result.stderr ?? ''),
+      };
+    },
+    async readFile(path: string): Promise<string | undefined> {
+      try {
+        return await readFile(at(path), 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    async stat(path: string): Promise<FileStat | undefined> {
+      try {
+        const s = await stat(at(path));
+        return {
+          mode: s.mode & 0o7777,
+          uid: s.uid,
+          gid: s.gid,
+          size: s.size,
+          mtimeMs: s.mtimeMs,
+          isFile: s.isFile(),
+          isDirectory: s.isDirectory(),
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    async writeFile(path: string, data: string, opts: WriteFileOptions): Promise<void> {
+      await writeFileAtomic(at(path), data, opts);
+    },
+    async mkdir(path: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+      await mkdir(at(path), { recursive: true, mode: opts.mode ?? 0o755 });
+      if (opts.uid !== undefined || opts.gid !== undefined) await chown(at(path), opts.uid ?? -1, opts.gid ?? -1);
+    },
+    async exists(path: string): Promise<boolean> {
+      try {
+        await access(at(path), constants.F_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async which(cmd: string): Promise<string | undefined> {
+      const dirs = (process.env['PATH'] ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
+      for (const dir of dirs) {
+        if (!dir) continue;
+        const candidate = join(dir, cmd);
+        try {
+          await access(candidate, constants.X_OK);
+          return candidate;
+        } catch {
+          // not here
+        }
+      }
+      return undefined;
+    },
+  };
+}
