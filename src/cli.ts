@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Context } from './context.js';
 import { EXIT, PgbSetupError } from './errors.js';
 import { packagePath } from './package-root.js';
+import { createNodeSystem } from './system/node-system.js';
 
 /**
  * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
@@ -24,8 +25,11 @@ function version(): string {
   return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
 }
 
-export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: number) => void): Command {
-  const program = new Command('pgb-setup')
+export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: number) => void, output?: { writeOut: (s: string) => void; writeErr: (s: string) => void }): Command {
+  const program = new Command('pgb-setup');
+  // Before the subcommands are added: they copy these settings from their parent when created.
+  if (output) program.configureOutput(output);
+  program
     .description('Put a production-grade PgBouncer in front of PostgreSQL for Django, in one command.')
     .version(version(), '-V, --version')
     .showHelpAfterError('(run pgb-setup --help for usage)')
@@ -80,8 +84,7 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
   return program;
 }
 
-export async function defaultContext(): Promise<Context> {
-  const { createNodeSystem } = await import('./system/node-system.js');
+export function defaultContext(): Context {
   return {
     system: createNodeSystem(),
     stdout: { write: (t) => void process.stdout.write(t) },
@@ -97,22 +100,10 @@ export async function defaultContext(): Promise<Context> {
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can drive it in-process. */
-export async function main(argv: readonly string[], makeContext: () => Promise<Context> = defaultContext): Promise<number> {
+export async function main(argv: readonly string[], ctx: Context = defaultContext()): Promise<number> {
   let code = EXIT.ok as number;
-  let ctx: Context | undefined;
-  const getCtx = async () => (ctx ??= await makeContext());
-  const program = buildProgram(getCtx, (c) => (code = c));
-  const writeErr = async (text: string) => {
-    try {
-      (await getCtx()).stderr.write(text);
-    } catch {
-      process.stderr.write(text);
-    }
-  };
-  program.configureOutput({
-    writeOut: (s) => void getCtx().then((c) => c.stdout.write(s)),
-    writeErr: (s) => void writeErr(s),
-  });
+  const writeErr = (text: string) => ctx.stderr.write(text);
+  const program = buildProgram(async () => ctx, (c) => (code = c), { writeOut: (s) => ctx.stdout.write(s), writeErr });
   try {
     await program.parseAsync([...argv]);
     return code;
@@ -123,10 +114,10 @@ export async function main(argv: readonly string[], makeContext: () => Promise<C
     }
     if (e instanceof PgbSetupError) {
       const lines = e.message.split('\n').map((l) => `pgb-setup: ${l}`);
-      await writeErr(`${lines.join('\n')}\n`);
+      writeErr(`${lines.join('\n')}\n`);
       return e.exitCode;
     }
-    await writeErr(`pgb-setup: internal error (this is a bug, please report it):\n${(e as Error).stack ?? String(e)}\n`);
+    writeErr(`pgb-setup: internal error (this is a bug, please report it):\n${(e as Error).stack ?? String(e)}\n`);
     return EXIT.failed;
   }
 }

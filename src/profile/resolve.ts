@@ -126,7 +126,7 @@ export function explainConfig(config: ResolvedConfig): { path: string; value: st
   const rows: { path: string; value: string; source: string }[] = [];
   const { pgbouncer: _ignored, why: _why, description: _d, $schema: _s, ...rest } = config.profile;
   for (const [path, value] of flatten(rest as Record<string, unknown>)) {
-    if (value === undefined) continue;
+    if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) continue;
     rows.push({
       path,
       value: SECRET_PATHS.has(path) ? '******** (set)' : JSON.stringify(value),
