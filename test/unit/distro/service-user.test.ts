@@ -1,0 +1,279 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { detectServiceUser, resolveDistro, type DistroSpec } from '../../../src/distro/index.js';
+import { parseUnitUser } from '../../../src/distro/service-user.js';
+import { parseOsRelease } from '../../../src/facts/os-release.js';
+import type { ExecResult, FileStat, System } from '../../../src/system/system.js';
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/os-release');
+const spec = (name: string): DistroSpec => resolveDistro(parseOsRelease(readFileSync(join(FIXTURES, name), 'utf8')));
+const DEBIAN = spec('debian-12');
+const ROCKY = spec('rocky-9');
+
+/**
+ * A System driven by a table: "cmd arg arg" → result. Unmatched commands throw, so an unexpected
+ * shell-out fails the test. Files are path → {stat}; `which` answers from a set of commands.
+ */
+class FakeSystem implements System {
+  readonly calls: string[] = [];
+  constructor(
+    private readonly commands: Record<string, Partial<ExecResult>>,
+    private readonly files: Record<string, Partial<FileStat>> = {},
+    private readonly onPath: string[] = [],
+  ) {}
+  async exec(cmd: string, args: readonly string[]): Promise<ExecResult> {
+    const key = [cmd, ...args].join(' ');
+    this.calls.push(key);
+    const r = this.commands[key];
+    if (!r) throw new Error(`FakeSystem: unexpected command: ${key}`);
+    return { exitCode: 0, stdout: '', stderr: '', ...r };
+  }
+  async readFile(): Promise<string | undefined> {
+    throw new Error('FakeSystem: readFile not expected');
+  }
+  async stat(path: string): Promise<FileStat | undefined> {
+    const f = this.files[path];
+    if (!f) return undefined;
+    return { mode: 0o640, uid: 0, gid: 0, size: 0, mtimeMs: 0, isFile: true, isDirectory: false, ...f };
+  }
+  async writeFile(): Promise<void> {
+    throw new Error('FakeSystem: writeFile not expected');
+  }
+  async mkdir(): Promise<void> {
+    throw new Error('FakeSystem: mkdir not expected');
+  }
+  async exists(path: string): Promise<boolean> {
+    return path in this.files;
+  }
+  async which(cmd: string): Promise<string | undefined> {
+    return this.onPath.includes(cmd) ? `/usr/bin/${cmd}` : undefined;
+  }
+}
+
+const notFound = { exitCode: 2, stdout: '' };
+const PASSWD = {
+  postgres: 'postgres:x:101:104:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash\n',
+  pgbouncer: "pgbouncer:x:990:990:PgBouncer Server:/home/pgbouncer:/usr/bin/bash\n",
+};
+
+// PGDG unit, then a drop-in that changes the user; systemctl cat prints them in that order.
+const RHEL_UNIT_WITH_DROPIN = `# /usr/lib/systemd/system/pgbouncer.service
+[Unit]
+Description=A lightweight connection pooler for PostgreSQL
+After=syslog.target network.target
+
+[Service]
+Type=notify
+User=pgbouncer
+Group=pgbouncer
+Environment=BOUNCERCONF=/etc/pgbouncer/pgbouncer.ini
+ExecStart=/usr/bin/pgbouncer \${BOUNCERCONF}
+ExecReload=/usr/bin/kill -HUP $MAINPID
+KillMode=mixed
+KillSignal=SIGINT
+TimeoutSec=300
+
+[Install]
+WantedBy=multi-user.target
+
+# /etc/systemd/system/pgbouncer.service.d/override.conf
+[Service]
+User=pooler
+`;
+
+describe('detectServiceUser', () => {
+  it('systemd-unit: the last User= wins (drop-ins after the unit); Group= from the unit', async () => {
+    const sys = new FakeSystem(
+      {
+        'systemctl cat pgbouncer': { stdout: RHEL_UNIT_WITH_DROPIN },
+        'getent passwd pooler': { stdout: 'pooler:x:1001:1001::/home/pooler:/sbin/nologin\n' },
+        'getent group pgbouncer': { stdout: 'pgbouncer:x:990:\n' },
+      },
+      {},
+      ['systemctl'],
+    );
+    expect(await detectServiceUser(sys, ROCKY)).toEqual({
+      user: 'pooler',
+      group: 'pgbouncer',
+      uid: 1001,
+      gid: 990,
+      source: 'systemd-unit',
+      detail: 'User=pooler, Group=pgbouncer in `systemctl cat pgbouncer`',
+    });
+  });
+
+  it('systemd-unit: Debian unit without Group= takes the primary group', async () => {
+    const sys = new FakeSystem(
+      {
+        'systemctl cat pgbouncer': {
+          stdout: '# /lib/systemd/system/pgbouncer.service\n[Service]\nType=notify\nUser=postgres\nExecStart=/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n',
+        },
+        'getent passwd postgres': { stdout: PASSWD.postgres },
+        'getent group 104': { stdout: 'postgres:x:104:\n' },
+      },
+      {},
+      ['systemctl'],
+    );
+    expect(await detectServiceUser(sys, DEBIAN)).toMatchObject({ user: 'postgres', group: 'postgres', uid: 101, gid: 104, source: 'systemd-unit' });
+  });
+
+  it('config-owner: systemd not running (as in containers) → owner of pgbouncer.ini', async () => {
+    const sys = new FakeSystem(
+      {
+        'systemctl cat pgbouncer': {
+          exitCode: 1,
+          stderr: 'System has not been booted with systemd as init system (PID 1). Can\'t operate.\n',
+        },
+        'getent passwd 101': { stdout: PASSWD.postgres },
+        'getent group 104': { stdout: 'postgres:x:104:\n' },
+      },
+      { '/etc/pgbouncer/pgbouncer.ini': { uid: 101, gid: 104 } },
+      ['systemctl'],
+    );
+    expect(await detectServiceUser(sys, DEBIAN)).toEqual({
+      user: 'postgres',
+      group: 'postgres',
+      uid: 101,
+      gid: 104,
+      source: 'config-owner',
+      detail: 'owner of /etc/pgbouncer/pgbouncer.ini',
+    });
+  });
+
+  it('a unit without User= falls through to the next source', async () => {
+    const sys = new FakeSystem(
+      {
+        'systemctl cat pgbouncer': { stdout: '[Service]\nExecStart=/usr/bin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n' },
+        'getent passwd 990': { stdout: PASSWD.pgbouncer },
+        'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
+      },
+      { '/etc/pgbouncer/pgbouncer.ini': { uid: 990, gid: 990 } },
+      ['systemctl'],
+    );
+    expect(await detectServiceUser(sys, ROCKY)).toMatchObject({ user: 'pgbouncer', source: 'config-owner' });
+  });
+
+  it('passwd: a root-owned ini is no evidence; the default account exists', async () => {
+    const sys = new FakeSystem(
+      {
+        'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
+        'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
+      },
+      { '/etc/pgbouncer/pgbouncer.ini': { uid: 0, gid: 0, mode: 0o644 } },
+    );
+    expect(await detectServiceUser(sys, ROCKY)).toMatchObject({ user: 'pgbouncer', group: 'pgbouncer', uid: 990, gid: 990, source: 'passwd' });
+    expect(sys.calls).toEqual(['getent passwd pgbouncer', 'getent group 990']);
+  });
+
+  it('passwd: pgbouncer installed, default missing → the other conventional user', async () => {
+    const sys = new FakeSystem(
+      {
+        'getent passwd postgres': notFound,
+        'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
+        'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
+      },
+      { '/usr/sbin/pgbouncer': { mode: 0o755 } },
+    );
+    expect(await detectServiceUser(sys, DEBIAN)).toMatchObject({ user: 'pgbouncer', source: 'passwd' });
+  });
+
+  it('default: RHEL host running PostgreSQL but no pgbouncer yet → pgbouncer, not postgres', async () => {
+    // `postgres` exists (PostgreSQL server), but the pgbouncer package will run as `pgbouncer`.
+    const sys = new FakeSystem({ 'getent passwd pgbouncer': notFound, 'getent passwd postgres': { stdout: PASSWD.postgres } });
+    expect(await detectServiceUser(sys, ROCKY)).toEqual({
+      user: 'pgbouncer',
+      group: 'pgbouncer',
+      uid: undefined,
+      gid: undefined,
+      source: 'default',
+      detail: 'default for Rocky Linux 9.5 (Blue Onyx); the account does not exist yet',
+    });
+    expect(sys.calls).toEqual(['getent passwd pgbouncer']);
+  });
+
+  it('the fake rejects commands it was not told about', async () => {
+    const sys = new FakeSystem({}, {}, ['systemctl']);
+    await expect(detectServiceUser(sys, DEBIAN)).rejects.toThrow('unexpected command: systemctl cat pgbouncer');
+  });
+});
+
+describe('parseUnitUser', () => {
+  it('reads only [Service]', () => {
+    expect(parseUnitUser('[Unit]\nUser=nope\n[Service]\nUser=a\nGroup=b\n[Install]\nUser=nope\n')).toEqual({ user: 'a', group: 'b' });
+  });
+  it('an empty assignment resets; specifiers are not guessed', () => {
+    expect(parseUnitUser('[Service]\nUser=a\nUser=\n')).toEqual({});
+    expect(parseUnitUser('[Service]\nUser=%i\n')).toEqual({});
+  });
+  it('ignores comments and tolerates blanks around =', () => {
+    expect(parseUnitUser('[Service]\n# User=x\n; User=y\n  User = postgres  \n')).toEqual({ user: 'postgres' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// One real call on this machine (Debian 12 with the distro pgbouncer installed, no systemd PID 1).
+
+function realSystem(): System {
+  const run = (cmd: string, args: readonly string[]): Promise<ExecResult> =>
+    new Promise((resolve) => {
+      execFile(cmd, [...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 127) : 0;
+        resolve({ exitCode: code, stdout, stderr });
+      });
+    });
+  const exists = (p: string) => access(p).then(() => true, () => false);
+  return {
+    exec: run,
+    readFile: (p) => readFile(p, 'utf8').catch(() => undefined),
+    stat: async (p) => {
+      const s = await stat(p).catch(() => undefined);
+      if (!s) return undefined;
+      return { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile(), isDirectory: s.isDirectory() };
+    },
+    writeFile: () => Promise.reject(new Error('read-only test system')),
+    mkdir: () => Promise.reject(new Error('read-only test system')),
+    exists,
+    which: async (cmd) => {
+      for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+        if (dir && (await exists(join(dir, cmd)))) return join(dir, cmd);
+      }
+      return undefined;
+    },
+  };
+}
+
+const thisHost = (() => {
+  try {
+    return parseOsRelease(readFileSync('/etc/os-release', 'utf8'));
+  } catch {
+    return undefined;
+  }
+})();
+const debianWithPgbouncer =
+  thisHost?.id === 'debian' && thisHost.versionId === '12' && (() => {
+    try {
+      readFileSync('/etc/pgbouncer/pgbouncer.ini');
+      return true;
+    } catch (e) {
+      // 0640 postgres:postgres: unreadable for non-root users, but it exists.
+      return (e as NodeJS.ErrnoException).code === 'EACCES';
+    }
+  })();
+
+describe.skipIf(!debianWithPgbouncer)('detectServiceUser on this host (Debian 12)', () => {
+  it('finds postgres', async () => {
+    const sys = realSystem();
+    const host = resolveDistro(parseOsRelease((await sys.readFile('/etc/os-release')) ?? ''));
+    const u = await detectServiceUser(sys, host);
+    expect(u.user).toBe('postgres');
+    expect(u.group).toBe('postgres');
+    expect(u.uid).toBeTypeOf('number');
+    expect(u.gid).toBeTypeOf('number');
+    // systemd is not PID 1 here, so the answer comes from the ini's owner (or a running systemd).
+    expect(['systemd-unit', 'config-owner']).toContain(u.source);
+  });
+});
