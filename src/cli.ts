@@ -4,6 +4,8 @@ import type { Context } from './context.js';
 import { EXIT, PgbSetupError } from './errors.js';
 import { packagePath } from './package-root.js';
 import { createNodeSystem } from './system/node-system.js';
+import type { RegisterCommands, RunCommand } from './cli-types.js';
+import { EXTRA_COMMANDS } from './commands/index.js';
 
 /**
  * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
@@ -26,6 +28,7 @@ function version(): string {
 }
 
 export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: number) => void, output?: { writeOut: (s: string) => void; writeErr: (s: string) => void }): Command {
+  const run: RunCommand = async (body) => setCode(await body(await getCtx()));
   const program = new Command('pgb-setup');
   // Before the subcommands are added: they copy these settings from their parent when created.
   if (output) program.configureOutput(output);
@@ -81,6 +84,7 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
       setCode(runSettings(await getCtx()));
     });
 
+  for (const register of EXTRA_COMMANDS) register(program, run, withProfileOptions);
   return program;
 }
 

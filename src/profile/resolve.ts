@@ -6,6 +6,7 @@ import { versionAtLeast } from '../settings/version.js';
 import { flatten, mergeLayers, type Layer } from './layers.js';
 import { profileSchema, SECRET_PATHS, type Profile } from './schema.js';
 import { crossCheck } from './checks.js';
+import { Secret } from './secret.js';
 import { securityWarnings } from './security.js';
 
 export interface TargetVersion {
@@ -99,7 +100,7 @@ export function setting(config: ResolvedConfig, key: string): SettingValue | und
   return config.settings.find((s) => s.key === key)?.value;
 }
 
-function formatZodIssues(issues: readonly z.core.$ZodIssue[], sources: Map<string, string>): string[] {
+function formatZodIssues(issues: readonly z.ZodIssue[], sources: Map<string, string>): string[] {
   return issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     let message = issue.message;
@@ -126,7 +127,8 @@ export function explainConfig(config: ResolvedConfig): { path: string; value: st
   const rows: { path: string; value: string; source: string }[] = [];
   const { pgbouncer: _ignored, why: _why, description: _d, $schema: _s, ...rest } = config.profile;
   for (const [path, value] of flatten(rest as Record<string, unknown>)) {
-    if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) continue;
+    const emptySection = typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Secret) && Object.keys(value).length === 0;
+    if (value === undefined || emptySection) continue;
     rows.push({
       path,
       value: SECRET_PATHS.has(path) ? '******** (set)' : JSON.stringify(value),

@@ -13,12 +13,12 @@ for (const def of SETTINGS) pgbouncerShape[def.key] = settingSchema(def.type).op
 export const pgbouncerSettingsSchema = z.strictObject(pgbouncerShape).partial();
 
 const PORT = 'must be a port from 1 to 65535';
-const port = z.preprocess(numberLike, z.number({ error: PORT }).int({ error: PORT }).min(1, { error: PORT }).max(65535, { error: PORT }));
+const port = z.preprocess(numberLike, z.number({ invalid_type_error: PORT }).int({ message: PORT }).min(1, { message: PORT }).max(65535, { message: PORT }));
 
 const count = (min = 0) =>
   z.preprocess(
     numberLike,
-    z.number({ error: 'must be a whole number' }).int({ error: 'must be a whole number' }).min(min, { error: `must be at least ${min}` }),
+    z.number({ invalid_type_error: 'must be a whole number' }).int({ message: 'must be a whole number' }).min(min, { message: `must be at least ${min}` }),
   );
 
 /** A PostgreSQL identifier as users type it: any text but control characters, at most 63 bytes. */
@@ -51,7 +51,7 @@ function isIPv6(addr: string): boolean {
   return halves.length === 2 ? groups.length < 8 : groups.length === 8;
 }
 
-const stringList = (item: z.ZodType<string, string>) => z.preprocess((v) => (typeof v === 'string' ? listFromString(v) : v), z.array(item));
+const stringList = (item: z.ZodType<string, z.ZodTypeDef, string>) => z.preprocess((v) => (typeof v === 'string' ? listFromString(v) : v), z.array(item));
 
 const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Secret(s))]).refine(
   (s) => !/[\u0000\r\n]/.test(s.reveal()),
@@ -83,23 +83,23 @@ export const profileSchema = z.strictObject({
       user: identifier.optional(),
       password: secret.optional(),
     })
-    .prefault({}),
-  pgbouncer: pgbouncerSettingsSchema.prefault({}),
+    .default({}),
+  pgbouncer: pgbouncerSettingsSchema.default({}),
   databases: z.record(identifier, databaseEntrySchema).default({}),
   userlist: z
     .strictObject({
       method: z.enum(['scram-sha-256', 'md5']).default('scram-sha-256'),
       iterations: count(1).default(4096),
     })
-    .prefault({}),
-  firewall: z.strictObject({ allow_from: stringList(cidr).default([]) }).prefault({}),
+    .default({}),
+  firewall: z.strictObject({ allow_from: stringList(cidr).default([]) }).default({}),
   server: z
     .strictObject({
       max_connections: count(1).optional(),
       superuser_reserved_connections: count().default(3),
     })
-    .prefault({}),
-  host: z.strictObject({ nofile_limit: count(1).optional() }).prefault({}),
+    .default({}),
+  host: z.strictObject({ nofile_limit: count(1).optional() }).default({}),
   django: z
     .strictObject({
       application_name: safeText.optional(),
@@ -108,7 +108,7 @@ export const profileSchema = z.strictObject({
       connect_timeout: count(1).optional(),
       sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
     })
-    .prefault({}),
+    .default({}),
 });
 
 export type Profile = z.infer<typeof profileSchema>;

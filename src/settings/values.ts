@@ -43,33 +43,30 @@ export function settingSchema(type: SettingType): z.ZodType<SettingValue> {
       return z.preprocess(
         numberLike,
         z
-          .number({ error: 'must be a whole number' })
-          .int({ error: 'must be a whole number' })
-          .min(type.min, { error: `must be at least ${type.min}` })
-          .max(type.max, { error: `must be at most ${type.max}` }),
+          .number({ message: 'must be a whole number' })
+          .int({ message: 'must be a whole number' })
+          .min(type.min, { message: `must be at least ${type.min}` })
+          .max(type.max, { message: `must be at most ${type.max}` }),
       ) as z.ZodType<SettingValue>;
     case 'secs':
       return z.preprocess(
         numberLike,
         z
-          .number({ error: 'must be a number of seconds, like 30 or 0.5' })
-          .min(0, { error: 'must be 0 or more seconds' })
-          .max(31_536_000, { error: 'must be at most a year' }),
+          .number({ message: 'must be a number of seconds, like 30 or 0.5' })
+          .min(0, { message: 'must be 0 or more seconds' })
+          .max(31_536_000, { message: 'must be at most a year' }),
       ) as z.ZodType<SettingValue>;
     case 'bool':
-      return z.preprocess(booleanLike, z.boolean({ error: 'must be true or false (also 1/0, yes/no)' })) as z.ZodType<SettingValue>;
+      return z.preprocess(booleanLike, z.boolean({ invalid_type_error: 'must be true or false (also 1/0, yes/no)' })) as z.ZodType<SettingValue>;
     case 'str': {
-      let s = safeText;
-      if (type.pattern) {
-        const pattern = type.pattern;
-        s = s.refine((v) => pattern.test(v), { message: `must be ${type.hint ?? `like ${pattern.source}`}` });
-      }
-      return s;
+      const pattern = type.pattern;
+      if (!pattern) return safeText;
+      return safeText.refine((v) => pattern.test(v), { message: `must be ${type.hint ?? `like ${pattern.source}`}` });
     }
     case 'enum': {
       const values = type.values;
       return z
-        .string({ error: `must be one of ${values.join(', ')}` })
+        .string({ message: `must be one of ${values.join(', ')}` })
         .transform((v) => v.trim().toLowerCase())
         .refine((v) => values.includes(v), { message: `must be one of ${values.join(', ')}` });
     }
