@@ -26,10 +26,14 @@ export interface ParsedScramSecret {
 /**
  * The bytes PostgreSQL hashes for `password`: its SASLprep form when SASLprep succeeds, otherwise
  * the raw UTF-8 bytes (pg_be_scram_build_secret / libpq do the same).
- * Throws InputError for passwords no PostgreSQL client can send: a NUL character (C strings end
- * there) or an unpaired UTF-16 surrogate (no UTF-8 encoding).
+ * Throws InputError (field `password`) for passwords no PostgreSQL client can send: an empty one
+ * (libpq treats it as "no password"), a NUL character (C strings end there) or an unpaired UTF-16
+ * surrogate (no UTF-8 encoding).
  */
 export function scramPasswordBytes(password: string): Buffer {
+  if (password === '') {
+    throw new InputError('password is empty; PostgreSQL clients never send an empty password, so give a non-empty one', 'password');
+  }
   if (password.includes('\0')) {
     throw new InputError('password contains a NUL character, which PostgreSQL clients cannot send; remove it', 'password');
   }

@@ -1,0 +1,198 @@
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../src/errors.js';
+import {
+  isValidScramSecret,
+  parseScramSecret,
+  scramPasswordBytes,
+  scramSecret,
+  verifyScramPassword,
+} from '../../../src/auth/scram.js';
+
+const SALT_00_0F = Buffer.from([...Array(16).keys()]);
+const TR0UB4DOR =
+  'SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$/Gwd+9c5v+IC5Mq+odz/J3O7NKYGNmuB2D4/ij1OCHk=:tXPhkknic1P9pPGQoQpkDoXOug462w13eWGI4WCoBSA=';
+const PA_SS =
+  'SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$gqTmREuALLREJijqlyGzD9G771CQBCH0Wd/d49Gjv2s=:W7lIBIQIXPwBnQvIBO787zn5bRgzD2ub7uWtjnlV8Dk=';
+
+/**
+ * Verifiers PostgreSQL 15.18 stored for `CREATE ROLE r PASSWORD '<password>'` with
+ * password_encryption = scram-sha-256 (random salts, read back from pg_authid). Each exercises a
+ * SASLprep rule; recomputing with the same salt must give the identical string.
+ */
+const PG15_VERIFIERS: [name: string, password: string, verifier: string][] = [
+  ["ascii", "Tr0ub4dor&3", "SCRAM-SHA-256$4096:jtT3SattgrL+lFMo8LCcDg==$zNFyWoAwc4ZZuLtHYC/BEHhZxLnZ/AHrZ2F/DSk7zrQ=:j2DwxxYuaKEEtfofotifnuqI9RYMEPWLsOVM/kFatLo="],
+  ["nbsp", "pa\u00a0ss", "SCRAM-SHA-256$4096:kI4Utlaiitu8B4TX+kUFDg==$H6EAbFAwrGYqv9kXnSN3qLmXZK8K7PxW+tl3CTCDDuc=:OxKtwjbRDqWcZ+abuLKFFwnsngIExzE8et6xA+gPeJE="],
+  ["space", "pa ss", "SCRAM-SHA-256$4096:jJKmBSY8tGdwzo00pgFhAw==$EQFdfPKaEmj4G+mHqO9qtIN2j9uRE1tsBYqN/1VSbdk=:FVrWroazoQXZfU9FZku4ypITLr3sM/rL++5ZKRVuPjY="],
+  ["ascii-control", "a\u0001b", "SCRAM-SHA-256$4096:e6bLtccjrL0U+VeDlsfJCQ==$PEfSKXMLn0HuDrGgeSO1pi6p86AjrBjPBQ6L28PviuY=:qLeOs/ziZSdzM9NzT18f0lAiEBomJJPeQmaQcbJNvvo="],
+  ["only-soft-hyphen", "\u00ad", "SCRAM-SHA-256$4096:HMC36MLTGhCL9XdvcB4skA==$e6ffrn9YnQxA6luyvPQAZlfolIUCQTJGXLvxK8JNTVw=:zrIBYlh7k4lm5/dpCWyq7XnyKAiAoplvfGrhVdtHDRA="],
+  ["zwsp-to-space", "x\u200by", "SCRAM-SHA-256$4096:lYBDYOZoTpYUJuHtbW4rEg==$ACoegNs7CfHc4UncQEDtYl1mMEQB60vCOeka9VGFCZU=:Hzl98hSww3VQ3v6Z8C6IlRjnFXhUK8S0i+IgODHABC8="],
+  ["trademark", "\u2122", "SCRAM-SHA-256$4096:AZPLTla95ZjuKYhT6p2nSA==$07J232j9mscwPHRaIrDvnDnCC9TUNPg35PRWq5By7Jw=:tL22l5PFXWe9SLWzkDC/kMHkNLTqX4y7MOLZxIUB0mg="],
+  ["arabic-tm-arabic", "\u0627\u2122\u0627", "SCRAM-SHA-256$4096:5fD70yQDkjRHhmDjXWynTQ==$KGBV50ZYBstClsMEoNz9TZwg5aCarJN/ZGTJKW5v9Iw=:JQ9kd3iEe82m4s//iUSEBzgLHO/vHwIAhbj8pw1vLQI="],
+  ["arabic-latin-arabic", "\u0627a\u0627", "SCRAM-SHA-256$4096:CPFUyvL2OCYbGASqU8e2Ag==$g9nuk6mh2IBrZypg9wyMZZbfRXdg6Vv+BwTrXeE4ME0=:9ZXNwM5f75BI8be0RKbx7d9g+vVYiMfGMzjOKbBDSlw="],
+  ["combining-0340", "ab\u0340", "SCRAM-SHA-256$4096:/LolXEkTj32amABfwV9Yug==$z1m9A5X2zsqOd5H8HVnM8NlTwxi/Z9fllJdJuBca2OQ=:Nfp5iqSq+ZO3sTOQif14fLun6nJHNe+gCdi9iHZfRPY="],
+  ["emoji", "pw\ud83d\ude00", "SCRAM-SHA-256$4096:gxjq+sFuLnqLrXf32Qe40A==$dc/MXrnGn+LoYfImzk2v3uH7Wjr1PB30epdyxs3IctY=:eiaNR4r2DpjV3vxe4SV7MlnF1FE4ybqs9etLMFTPWvQ="],
+  ["fi-ligature", "\ufb01x", "SCRAM-SHA-256$4096:8LTYUTpJqeIY9kjAT5fJCg==$bvZdFLPfdQwmgS1KRNj+xyODBgbEt1RQBYewGESV8tI=:3uDode1uDbHmdJBYRloNoEL23B9tD1hw1elks9DJ8jo="],
+  ["a-ring-decomposed", "A\u030a", "SCRAM-SHA-256$4096:eqIV8pAQsVPPxVQgNcWrkg==$k+ojDZZiEYrVae1zbtXzdqgpV3uNtHFQWl8I/MyvwT8=:ZNWKm60WUjTa+zmgI7F54BMfMMdFC4uzRUhgxjDgpIs="],
+  ["a-ring-precomposed", "\u00c5", "SCRAM-SHA-256$4096:rKSYFQtYPl4lWU8K9lMzHQ==$tgMuTluSuFnU03O1JmmSZMt1vlRJ3Uv/NTf0c4NZZic=:77ZH4FV2YtcgymwIffIYCKi9lT5iruCFhLVaM6ZgtSk="],
+  ["arabic-then-digit", "\u06271", "SCRAM-SHA-256$4096:4S3R4u/fbh1NSnOyN/7yBA==$GnjfKUn9T3AKWOAntz84gdLQPuE6l7+d0KEF4OwNXGw=:vWuAeWU5F6zbj01eFl92XF/rSZpbm5i56OlkHZNtfCw="],
+  ["roman-nine", "I\u2168", "SCRAM-SHA-256$4096:C162riJj2fnqlXWhR7pkeA==$+zSWp7034qC4X1eM6VL43tw0mjog+hqqL0VUXtN+8vY=:c4yHH6ODXCBIg+smBmlNnoO+y9kSJDVtHMkTPh0OViw="],
+  ["bom-abc", "\ufeffabc", "SCRAM-SHA-256$4096:qR212c33xyqIk9QvJ3tcAg==$JnAPBhBzBgvEZ5XRkirN4HayAy2bb0Bb/bAsHFKO/gg=:Mgh4p5vwWAYOXlh/Z3oMQlG/ZtpzgenHZ5ZgewlGx9I="],
+  ["ideographic-space", "a\u3000b", "SCRAM-SHA-256$4096:60N5E6+oBqufPGhu90tdXg==$+tmZrPNd9zI2PzfKK+x1G1Ws5tx9KPx/ISa833nbzC8=:zy1Yo8Ri1TuZXcJybkeszDIvoFvkn8NXmDC1GYHhjGQ="],
+  ["private-use", "p\ue000", "SCRAM-SHA-256$4096:hVRdaXbMe3bYyc/W/5XQCQ==$W5lpvPrToLSs7ZG2wYNjX2zw03BBRjMgzn5+4qjmJ6Y=:ig5g+nK3qfPSh6tY2ieQObsP3LRG3CuqpaWcgS6rwnI="],
+  ["fullwidth", "\uff21\uff22", "SCRAM-SHA-256$4096:kIxRTlNgtLhNaYmuUHzLvQ==$k11h6TMKKH+ZrRHIBEiXsJthiuLuoMvJknzcGPyDo7k=:SjT8C2y0tirTfns829+21QAegSXh/Om5OEb5IxGkFM4="],
+  ["nel", "a\u0085b", "SCRAM-SHA-256$4096:+81i71d328MZ2lWmkX31/g==$ucPXU4NBduIor+xmYBfZo6jzCoFC6YVN1hfOtodKfwM=:ezHLSHmUp10IA2Xpkj2GgpJNMBp6Ixyuk0Agj4aliWY="],
+  ["hebrew-only", "\u05d0\u05d1", "SCRAM-SHA-256$4096:aRblw2KfAM44D9sohFPt6w==$enymuuJAYOxU75gWRJY5HS6MFIO1DfGp/myXH0w5sBw=:+mF4lNREsmdyU8gzjRnhcictenwiH1jBfS08VWScfQ0="],
+  ["hangul-jamo", "\u1100\u1161", "SCRAM-SHA-256$4096:+xVzLmXQ176Nfuiss1TOMQ==$xORBQoEX/9yHgByeHNnbRyxybmbJadAEK+S3EHrEHZA=:c5NxbHReekxRKd2P2EIxq9ZRaGzKMVe1IIkLZWMYzA8="],
+  ["han-supplementary", "\ud840\udc00x", "SCRAM-SHA-256$4096:VtZaZUfGOG8UJpGZ8q4z1A==$KeUyui2BB6rhumNjKt7w9sur6FeXSkGM3mJJ2TdapB0=:915ocx8vZ5Ay9MUsOEzpu79T1AYVDaV40U4Op0kmbNM="],
+  ["greek-final", "\u03a3\u0391\u03a3", "SCRAM-SHA-256$4096:/I69WpJGEnPn+8S+siGZmQ==$IXcFmQgjfs+jg2wUMr/PcDKguw2IlTN+84Hb0iQ2AGQ=:n4N8cifmUtwkqAZ2P9hcZR+0CSlAv0TNWg2p+H6GRxM="],
+];
+
+describe('scramSecret', () => {
+  it('matches the fact-sheet vector for Tr0ub4dor&3 with salt 00..0f', () => {
+    expect(scramSecret('Tr0ub4dor&3', { salt: SALT_00_0F, iterations: 4096 })).toBe(TR0UB4DOR);
+    expect(scramSecret('Tr0ub4dor&3', { salt: SALT_00_0F })).toBe(TR0UB4DOR); // 4096 is the default
+  });
+
+  it('matches the intermediate values of the fact sheet', () => {
+    const salted = pbkdf2Sync(scramPasswordBytes('Tr0ub4dor&3'), SALT_00_0F, 4096, 32, 'sha256');
+    expect(salted.toString('hex')).toBe('1f6facc1115980dc5bcadd424761da3818ee1ecfc8dcae2bc936f8795c6776b2');
+    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+    expect(clientKey.toString('hex')).toBe('78598c79cfacdba356b36d69edd9b1d043d19bbd37c234dc7a375394fb4320bc');
+    const parsed = parseScramSecret(TR0UB4DOR)!;
+    expect(parsed.storedKey.toString('hex')).toBe(createHash('sha256').update(clientKey).digest('hex'));
+    expect(parsed.storedKey.toString('hex')).toBe('fc6c1dfbd739bfe202e4cabea1dcff2773bb34a606366b81d83e3f8a3d4e0879');
+    expect(parsed.serverKey.toString('hex')).toBe('b573e19249e27353fda4f190a10a640e85ceba0e3adb0d77796188e160a80520');
+  });
+
+  it('SASLprep: pa<U+00A0>ss and "pa ss" give the fact-sheet verifier', () => {
+    expect(scramSecret('pa\u00a0ss', { salt: SALT_00_0F })).toBe(PA_SS);
+    expect(scramSecret('pa ss', { salt: SALT_00_0F })).toBe(PA_SS);
+  });
+
+  it.each(PG15_VERIFIERS)('reproduces PostgreSQL 15 byte for byte: %s', (_name, password, verifier) => {
+    const { salt, iterations } = parseScramSecret(verifier)!;
+    expect(scramSecret(password, { salt, iterations })).toBe(verifier);
+    expect(verifyScramPassword(verifier, password)).toBe(true);
+  });
+
+  it('uses a fresh random 16-byte salt and 4096 iterations by default', () => {
+    const a = parseScramSecret(scramSecret('secret'))!;
+    const b = parseScramSecret(scramSecret('secret'))!;
+    expect(a.iterations).toBe(4096);
+    expect(a.salt).toHaveLength(16);
+    expect(a.salt.equals(b.salt)).toBe(false);
+    expect(scramSecret('secret')).toMatch(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('honours iterations and any salt length', () => {
+    const s = scramSecret('pw', { iterations: 1, salt: Buffer.from([0xff]) });
+    expect(s.startsWith('SCRAM-SHA-256$1:/w==$')).toBe(true);
+    expect(verifyScramPassword(s, 'pw')).toBe(true);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, 2 ** 31])('rejects iterations %s with InputError(iterations)', (iterations) => {
+    expect(() => scramSecret('pw', { iterations })).toThrow(InputError);
+    try {
+      scramSecret('pw', { iterations });
+    } catch (e) {
+      expect((e as InputError).field).toBe('iterations');
+    }
+  });
+
+  it('rejects an empty salt', () => {
+    expect(() => scramSecret('pw', { salt: Buffer.alloc(0) })).toThrow(/salt/);
+  });
+
+  it('rejects passwords no PostgreSQL client can send (empty, NUL, unpaired surrogate)', () => {
+    for (const pw of ['', 'a\0b', 'a\ud800b', '\udc00']) {
+      let error: unknown;
+      try {
+        scramSecret(pw, { salt: SALT_00_0F });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).field).toBe('password');
+      expect((error as InputError).message).not.toContain('\n');
+    }
+  });
+});
+
+describe('verifyScramPassword', () => {
+  it('accepts the right password and rejects others', () => {
+    expect(verifyScramPassword(TR0UB4DOR, 'Tr0ub4dor&3')).toBe(true);
+    expect(verifyScramPassword(TR0UB4DOR, 'Tr0ub4dor&4')).toBe(false);
+    expect(verifyScramPassword(TR0UB4DOR, '')).toBe(false);
+    expect(verifyScramPassword(PA_SS, 'pa\u2000ss')).toBe(true); // another C.1.2 space
+    expect(verifyScramPassword(PA_SS, 'pass')).toBe(false);
+  });
+
+  it('is false for a malformed verifier or an unsendable password', () => {
+    expect(verifyScramPassword('SCRAM-SHA-256$4096:AAAA$xx:yy', 'pw')).toBe(false);
+    expect(verifyScramPassword(TR0UB4DOR, 'a\0')).toBe(false);
+  });
+
+  it('property: a verifier always verifies its own password', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 12 }), fc.uint8Array({ minLength: 1, maxLength: 24 }), (pw, salt) => {
+        const s = scramSecret(pw, { salt: Buffer.from(salt), iterations: 2 });
+        expect(isValidScramSecret(s)).toBe(true);
+        expect(verifyScramPassword(s, pw)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('parseScramSecret / isValidScramSecret', () => {
+  it('parses the fact-sheet verifier', () => {
+    const p = parseScramSecret(TR0UB4DOR)!;
+    expect(p.iterations).toBe(4096);
+    expect(p.salt.equals(SALT_00_0F)).toBe(true);
+    expect(p.storedKey).toHaveLength(32);
+    expect(p.serverKey).toHaveLength(32);
+  });
+
+  const [, iterSalt, keys] = TR0UB4DOR.split('$') as [string, string, string];
+  const [storedKey, serverKey] = keys.split(':') as [string, string];
+  it.each([
+    ['lower-case scheme', TR0UB4DOR.replace('SCRAM-SHA-256', 'scram-sha-256')],
+    ['other scheme', TR0UB4DOR.replace('SCRAM-SHA-256', 'SCRAM-SHA-1')],
+    ['iterations 0', TR0UB4DOR.replace('$4096:', '$0:')],
+    ['negative iterations', TR0UB4DOR.replace('$4096:', '$-1:')],
+    ['leading zero', TR0UB4DOR.replace('$4096:', '$04096:')],
+    ['iterations over 2^31-1', TR0UB4DOR.replace('$4096:', '$2147483648:')],
+    ['no iterations', TR0UB4DOR.replace('$4096:', '$:')],
+    ['empty salt', `SCRAM-SHA-256$4096:$${keys}`],
+    ['unpadded salt', TR0UB4DOR.replace('Dw==', 'Dw')],
+    ['non-canonical salt bits', TR0UB4DOR.replace('Dw==', 'Dx==')],
+    ['url-safe base64', TR0UB4DOR.replace('/Gwd', '_Gwd')],
+    ['short StoredKey', `SCRAM-SHA-256$${iterSalt}$${storedKey.slice(0, 40)}=:${serverKey}`],
+    ['StoredKey of 33 bytes', `SCRAM-SHA-256$${iterSalt}$${Buffer.alloc(33).toString('base64')}:${serverKey}`],
+    ['unpadded ServerKey', `SCRAM-SHA-256$${iterSalt}$${storedKey}:${serverKey.slice(0, -1)}`],
+    ['missing ServerKey', `SCRAM-SHA-256$${iterSalt}$${storedKey}`],
+    ['trailing space', TR0UB4DOR + ' '],
+    ['trailing newline', TR0UB4DOR + '\n'],
+    ['leading space', ' ' + TR0UB4DOR],
+    ['extra field', TR0UB4DOR + ':AAAA'],
+    ['plain password', 'Tr0ub4dor&3'],
+    ['md5 secret', 'md545f2603610af569b6155c45067268c6b'],
+    ['empty', ''],
+  ])('rejects %s', (_what, s) => {
+    expect(parseScramSecret(s)).toBeUndefined();
+    expect(isValidScramSecret(s)).toBe(false);
+  });
+
+  it('property: every generated verifier parses back to its parts', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 50 }), fc.uint8Array({ minLength: 1, maxLength: 40 }), (iterations, salt) => {
+        const p = parseScramSecret(scramSecret('x', { iterations, salt: Buffer.from(salt) }))!;
+        expect(p.iterations).toBe(iterations);
+        expect(p.salt.equals(Buffer.from(salt))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
