@@ -23,6 +23,18 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        // Tests that change this machine itself (apt purge/install, /etc/pgbouncer, the pgbouncer on
+        // port 6432, ufw in a private namespace). Run on their own, after the others, one file at a time.
+        test: {
+          name: 'host',
+          include: ['test/host/**/*.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

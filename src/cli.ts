@@ -54,6 +54,8 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
     .option('--skip-firewall', 'do not touch the firewall')
     .option('--skip-service', 'do not start or reload the service')
     .option('--skip-verify', 'do not check the new config in a throwaway pgbouncer first')
+    .option('--copy-server-secret', "put PostgreSQL's own SCRAM verifier of DBUSER into userlist.txt (reads pg_authid with PG* admin credentials)")
+    .option('-v, --verbose', 'also show the steps with nothing to do')
     .addOption(new Option('--repo <repo>', 'package repository for pgbouncer').choices(['distro', 'pgdg']).default('distro'))
     .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto')
     .action(async (environment: string, opts) => {
@@ -74,6 +76,17 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
     .action(async (environment: string, opts) => {
       const { runConfig } = await import('./commands/config.js');
       setCode(await runConfig(environment, opts, await getCtx()));
+    });
+
+  program
+    .command('rollback')
+    .description('restore the newest backup of pgbouncer.ini and userlist.txt and reload pgbouncer')
+    .option('--list', 'list the backups instead')
+    .option('--json', 'with --list: print JSON')
+    .option('--root <dir>', 'treat DIR as /')
+    .action(async (opts) => {
+      const { runRollback } = await import('./commands/rollback.js');
+      setCode(await runRollback(opts, await getCtx()));
     });
 
   program

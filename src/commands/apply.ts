@@ -1,6 +1,172 @@
+import { join, posix, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { RuntimeError } from '../errors.js';
+import { InputError, InputErrors, PgbSetupError } from '../errors.js';
+import { addConfigPathFacts, detectFacts, type HostFacts } from '../facts/host-facts.js';
+import { isCidr } from '../profile/schema.js';
+import type { Layer } from '../profile/layers.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { Secret } from '../profile/secret.js';
+import { parseUserlist, upsertUserlistEntry } from '../auth/userlist.js';
+import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
+import { renderUserlist, userlistEntries } from '../render/userlist.js';
+import { buildPlan, type PlanOptions } from '../plan/build-plan.js';
+import { formatPlan, planToJson } from '../plan/format.js';
+import type { Plan } from '../plan/types.js';
+import { createNodeSystem } from '../system/node-system.js';
+import type { System } from '../system/system.js';
+import { applyPlan } from '../apply/apply-plan.js';
+import { acquireLock } from '../apply/lock.js';
+import { loadConfig, missingConnectionValues, type ProfileOptions } from './load-config.js';
+import { printWarnings } from './output.js';
 
-export async function runApply(_environment: string, _opts: unknown, _ctx: Context): Promise<number> {
-  throw new RuntimeError('apply: not built yet');
+export interface ApplyOptions extends ProfileOptions {
+  dryRun?: boolean;
+  json?: boolean;
+  root?: string;
+  yes?: boolean;
+  allowFrom?: string[];
+  enableFirewall?: boolean;
+  skipInstall?: boolean;
+  skipFirewall?: boolean;
+  skipService?: boolean;
+  skipVerify?: boolean;
+  copyServerSecret?: boolean;
+  repo?: 'distro' | 'pgdg';
+  verbose?: boolean;
+}
+
+interface Prepared {
+  config: ResolvedConfig;
+  plan: Plan;
+  password: string | undefined;
+}
+
+function backupStamp(now: Date): string {
+  return now.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+}
+
+/** userlist.txt as it should be: the app user's entry upserted, every other line kept as it is. */
+export function desiredUserlist(config: ResolvedConfig, existing: string | undefined, serverSecret?: string): string {
+  let entries = userlistEntries(config, existing);
+  if (serverSecret) entries = entries.map((e) => ({ ...e, secret: serverSecret }));
+  if (existing === undefined || parseUserlist(existing).lines.every((l) => l.kind === 'blank')) return renderUserlist(config, entries);
+  return entries.reduce((text, e) => upsertUserlistEntry(text, e.user, e.secret), existing);
+}
+
+async function askMissing(config: ResolvedConfig, ctx: Context): Promise<Layer> {
+  const { askSecret, askText } = await import('../ui/prompts.js');
+  const db = config.profile.database;
+  const data: Record<string, unknown> = { database: {} };
+  const answers = data['database'] as Record<string, unknown>;
+  ctx.stderr.write('Some values are missing; answer below (or set DBNAME, DBHOST, DBUSER, DBPASS and re-run with --yes).\n');
+  if (!db.name) answers['name'] = await askText('Database name (DBNAME)');
+  if (!db.host) answers['host'] = await askText('PostgreSQL host (DBHOST)', '127.0.0.1');
+  if (!db.user) answers['user'] = await askText('Database user (DBUSER)');
+  if (!db.password) answers['password'] = new Secret(await askSecret('Database password (DBPASS)'));
+  return { source: 'prompt', data };
+}
+
+export async function runApply(environment: string, opts: ApplyOptions, ctx: Context): Promise<number> {
+  const allowFrom = opts.allowFrom ?? [];
+  for (const cidr of allowFrom) {
+    if (!isCidr(cidr)) throw new InputError(`--allow-from ${cidr}: not an IPv4/IPv6 address or CIDR; use e.g. 10.0.0.0/8`, '--allow-from');
+  }
+  const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
+  const system: System = root ? createNodeSystem({ root }) : ctx.system;
+  const isRoot = process.getuid?.() === 0;
+  const dryRun = Boolean(opts.dryRun);
+  if (!dryRun && !root && !isRoot) {
+    throw new PgbSetupError('applying changes this host: run it with sudo, or add --dry-run to only print the plan', 1);
+  }
+  const progress = (line: string) => ctx.stderr.write(`${line}\n`);
+  const release = dryRun ? async () => {} : await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock');
+  try {
+    let facts = await detectFacts(system, { root, isRoot });
+    let answers: Layer | undefined;
+    const prepare = async (): Promise<Prepared> => {
+      const config = await configFor(environment, opts, ctx, facts, allowFrom, answers);
+      const missing = missingConnectionValues(config);
+      if (missing.length > 0) {
+        if (opts.yes || !ctx.isTTY || opts.json) {
+          throw new InputErrors(missing.map((m) => `${m}: missing; set it in the environment or an --env-file${opts.yes ? '' : ' (no terminal to ask on)'}`));
+        }
+        answers = await askMissing(config, ctx);
+        return prepare();
+      }
+      return planFor(config, facts, system, opts, ctx, allowFrom);
+    };
+    let prepared = await prepare();
+    printWarnings(prepared.config.warnings, ctx);
+
+    if (dryRun) {
+      ctx.stdout.write(opts.json ? `${JSON.stringify(planToJson(prepared.plan), null, 2)}\n` : formatPlan(prepared.plan, opts.verbose));
+      return 0;
+    }
+
+    // Packages first: nothing else is written when the install fails, and the plan is remade
+    // afterwards from what the package really installed (version, service user, paths).
+    const install = prepared.plan.steps.find((s) => s.kind === 'package' && s.action === 'install');
+    let installed = false;
+    if (install) {
+      progress(`… installing ${install.kind === 'package' ? install.packages.join(' ') : ''}`);
+      await applyPlan({ ...prepared.plan, steps: [install] }, { system, facts, progress });
+      installed = true;
+      facts = await detectFacts(system, { root, isRoot });
+      prepared = await prepare();
+    }
+    if (!prepared.plan.changed) {
+      if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed: installed, environment, results: [] }, null, 2)}\n`);
+      else ctx.stderr.write('nothing to do: the host already matches the profile\n');
+      return 0;
+    }
+    if (!opts.json) ctx.stderr.write(formatPlan(prepared.plan, opts.verbose));
+    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress });
+    const changed = installed || result.changed;
+    if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
+    else ctx.stderr.write(changed ? 'done: pgbouncer is configured and verified\n' : 'nothing to do: the host already matches the profile\n');
+    return 0;
+  } finally {
+    await release();
+  }
+}
+
+async function configFor(environment: string, opts: ApplyOptions, ctx: Context, facts: HostFacts, allowFrom: string[], answers: Layer | undefined): Promise<ResolvedConfig> {
+  const { distro } = facts;
+  const factsLayer: Layer = { source: 'host facts', data: {} };
+  if (!facts.systemd && facts.nofileLimit !== undefined) factsLayer.data['host'] = { nofile_limit: facts.nofileLimit };
+  const set = [...(opts.set ?? [])];
+  if (allowFrom.length > 0) set.unshift(`firewall.allow_from=${allowFrom.join(',')}`);
+  return loadConfig(environment, { ...opts, set }, ctx, {
+    hostPaths: { name: distro.name, pidfile: distro.pidfile, logfile: distro.logfile, unixSocketDir: distro.unixSocketDir, userlistPath: distro.userlistPath },
+    ...(facts.pgbouncer.version ?? facts.candidateVersion ? { detectedVersion: facts.pgbouncer.version ?? facts.candidateVersion } : {}),
+    facts: factsLayer,
+    ...(answers ? { answers } : {}),
+  });
+}
+
+async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[]): Promise<Prepared> {
+  const text = (key: string) => {
+    const v = setting(config, key);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const dirs = [text('pidfile'), text('logfile'), text('unix_socket_dir')].filter((p): p is string => !!p).map((p, i) => (i < 2 ? posix.dirname(p) : p));
+  await addConfigPathFacts(system, facts, { dirs, ...(text('logfile') ? { logfile: text('logfile')! } : {}), ...(text('auth_file') ? { authFile: text('auth_file')! } : {}) });
+  const password = config.profile.database.password?.reveal();
+  let serverSecret: string | undefined;
+  if (opts.copyServerSecret && config.profile.database.user && password) {
+    const { readServerVerifier } = await import('../apply/server-secret.js');
+    serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
+  }
+  const desired = { ini: renderPgbouncerIni(config), userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
+  const planOptions: PlanOptions = {
+    allowFrom: allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from,
+    skipInstall: Boolean(opts.skipInstall),
+    skipFirewall: Boolean(opts.skipFirewall),
+    skipService: Boolean(opts.skipService),
+    skipVerify: Boolean(opts.skipVerify),
+    enableFirewall: Boolean(opts.enableFirewall),
+    repo: opts.repo ?? 'distro',
+    backupStamp: backupStamp(new Date()),
+  };
+  return { config, plan: buildPlan(facts, config, desired, planOptions), password };
 }

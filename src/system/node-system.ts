@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, stat, chown } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -67,6 +67,13 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     async mkdir(path: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
       await mkdir(at(path), { recursive: true, mode: opts.mode ?? 0o755 });
       if (opts.uid !== undefined || opts.gid !== undefined) await chown(at(path), opts.uid ?? -1, opts.gid ?? -1);
+    },
+    async setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void> {
+      if (uid !== undefined || gid !== undefined) await chown(at(path), uid ?? -1, gid ?? -1);
+      await chmod(at(path), mode);
+    },
+    async remove(path: string): Promise<void> {
+      await rm(at(path), { force: true });
     },
     async exists(path: string): Promise<boolean> {
       try {

@@ -42,5 +42,9 @@ export interface System {
   writeFile(path: string, data: string, options: WriteFileOptions): Promise<void>;
   mkdir(path: string, options?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   exists(path: string): Promise<boolean>;
+  /** chmod, and chown when uid/gid are given, without touching the content. */
+  setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void>;
+  /** Removes a file; no error when it is already gone. */
+  remove(path: string): Promise<void>;
   which(cmd: string): Promise<string | undefined>;
 }

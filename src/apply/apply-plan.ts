@@ -1,0 +1,236 @@
+import { posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RuntimeError } from '../errors.js';
+import type { HostFacts } from '../facts/host-facts.js';
+import type { System } from '../system/system.js';
+import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
+import { checkCandidate } from './candidate-check.js';
+import type { BackupManifest } from './backups.js';
+import { tryLogin, waitForListen } from './net.js';
+import { isAlive, pgbouncerError, pidFromFile, stopPid } from './pgbouncer-process.js';
+
+export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
+
+export interface StepResult {
+  kind: Step['kind'];
+  target: string;
+  status: StepStatus;
+  detail?: string;
+}
+
+export interface ApplyResult {
+  changed: boolean;
+  results: StepResult[];
+}
+
+export interface ApplyDeps {
+  system: System;
+  facts: HostFacts;
+  /** The app user's password, for the candidate and final logins (never logged). */
+  password?: string;
+  progress: (line: string) => void;
+}
+
+interface Undo {
+  path: string;
+  previous: { content: string; mode: number; uid: number; gid: number } | undefined;
+}
+
+function describe(step: Step): string {
+  switch (step.kind) {
+    case 'package': return step.packages.join(' ');
+    case 'backup': return step.dir;
+    case 'directory':
+    case 'file': return step.path;
+    case 'candidate-check': return 'candidate config';
+    case 'firewall': return `${step.tool} port ${step.port}`;
+    case 'service': return `pgbouncer ${step.action}`;
+    case 'verify': return `${step.host}:${step.port}`;
+  }
+}
+
+async function run(system: System, c: PlanCommand): Promise<void> {
+  const r = await system.exec(c.cmd, c.args, { env: c.env });
+  if (r.exitCode !== 0) {
+    const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' | ');
+    throw new RuntimeError(`${c.cmd} ${c.args.join(' ')} failed (exit ${r.exitCode}): ${tail}`);
+  }
+}
+
+/**
+ * Runs the plan's steps in order through the System. A failure after config files were written
+ * puts the previous files back and brings pgbouncer back on them before the error is reported.
+ */
+export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResult> {
+  const { system, facts } = deps;
+  const results: StepResult[] = [];
+  const undo: Undo[] = [];
+  let service: { step: ServiceStep; done: boolean } | undefined;
+  const record = (step: Step, status: StepStatus, detail?: string) => {
+    results.push({ kind: step.kind, target: describe(step), status, ...(detail ? { detail } : {}) });
+    if (status !== 'unchanged' && status !== 'skipped') deps.progress(`${status === 'failed' ? '✗' : '✓'} ${step.kind} ${describe(step)}${detail ? `: ${detail}` : ''}`);
+  };
+
+  const configFiles = plan.steps.filter((s): s is FileStep => s.kind === 'file' && s.notify === 'reload');
+  const ini = configFiles.find((f) => !f.secret);
+  const userlist = configFiles.find((f) => f.secret);
+
+  for (const step of plan.steps) {
+    try {
+      switch (step.kind) {
+        case 'package': {
+          if (step.action === 'skip') { record(step, 'skipped', step.reason); break; }
+          for (const c of step.commands) {
+            if (c.cmd === 'write') continue;
+            await run(system, c);
+          }
+          record(step, 'changed');
+          break;
+        }
+        case 'directory': {
+          if (step.action === 'unchanged') { record(step, 'unchanged'); break; }
+          await system.mkdir(step.path, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
+          await system.setPermissions(step.path, step.mode, step.uid, step.gid);
+          record(step, 'changed');
+          break;
+        }
+        case 'backup': {
+          await system.mkdir(step.dir, { mode: 0o700 });
+          const manifest: BackupManifest = { version: 1, files: [] };
+          for (const path of step.files) {
+            const content = await system.readFile(path);
+            const st = await system.stat(path);
+            if (content === undefined || !st) continue;
+            const name = posix.basename(path);
+            // Backups are only ever readable by root (their folder is 0700) and never wider than the original.
+            await system.writeFile(posix.join(step.dir, name), content, { mode: st.mode & 0o600, uid: 0, gid: 0 });
+            manifest.files.push({ name, path, mode: st.mode, uid: st.uid, gid: st.gid });
+          }
+          await system.writeFile(posix.join(step.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+          record(step, 'changed', step.files.map((f) => posix.basename(f)).join(', '));
+          break;
+        }
+        case 'candidate-check': {
+          if (!ini || !userlist || facts.serviceUser.uid === undefined || facts.serviceUser.gid === undefined) { record(step, 'skipped'); break; }
+          await checkCandidate({
+            system,
+            binary: facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary,
+            ini: ini.content,
+            userlist: userlist.content,
+            user: facts.serviceUser.user,
+            uid: facts.serviceUser.uid,
+            gid: facts.serviceUser.gid,
+            ...(step.login && deps.password ? { login: { ...step.login, password: deps.password } } : {}),
+          });
+          record(step, 'changed', step.login && deps.password ? 'started and accepted a login' : 'started');
+          break;
+        }
+        case 'file': {
+          if (step.action === 'unchanged') { record(step, 'unchanged'); break; }
+          const previous = await system.readFile(step.path);
+          const st = await system.stat(step.path);
+          undo.push({ path: step.path, previous: previous !== undefined && st ? { content: previous, mode: st.mode, uid: st.uid, gid: st.gid } : undefined });
+          if (step.action === 'fix-permissions') await system.setPermissions(step.path, step.mode, step.uid, step.gid);
+          else await system.writeFile(step.path, step.content, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
+          record(step, 'changed', step.action);
+          break;
+        }
+        case 'firewall': {
+          if (step.commands.length === 0) { record(step, 'unchanged'); break; }
+          for (const c of step.commands) await run(system, c);
+          record(step, 'changed', `${step.commands.length} rule change(s)`);
+          break;
+        }
+        case 'service': {
+          service = { step, done: false };
+          if (step.action === 'none') { record(step, 'unchanged'); break; }
+          await runService(step, deps, ini);
+          service.done = true;
+          record(step, 'changed');
+          break;
+        }
+        case 'verify': {
+          const up = await waitForListen(step.host, step.port, 10_000);
+          if (!up) throw new RuntimeError(`pgbouncer is not listening on ${step.host}:${step.port}${await logHint(system, ini)}`);
+          if (step.login && deps.password) {
+            const error = await tryLogin({ host: step.host, port: step.port, user: step.login.user, password: deps.password, database: step.login.database });
+            if (error) throw new RuntimeError(`a login as ${step.login.user} through pgbouncer failed: ${error}${await logHint(system, ini)}`);
+          }
+          record(step, 'changed', step.login && deps.password ? 'listening, login works' : 'listening');
+          break;
+        }
+      }
+    } catch (e) {
+      record(step, 'failed', (e as Error).message);
+      if (undo.length > 0) await rollBack(undo, service, deps, ini);
+      throw e;
+    }
+  }
+  return { changed: results.some((r) => r.status === 'changed' && r.kind !== 'verify' && !(r.kind === 'candidate-check')), results };
+}
+
+async function logHint(system: System, ini: FileStep | undefined): Promise<string> {
+  const logfile = ini ? /^logfile\s*=\s*(.+)$/m.exec(ini.content)?.[1]?.trim() : undefined;
+  if (!logfile) return '';
+  const line = pgbouncerError((await system.readFile(logfile)) ?? '');
+  return line ? ` (pgbouncer: ${line})` : '';
+}
+
+function pidfileOf(ini: FileStep | undefined, facts: HostFacts): string {
+  return (ini ? /^pidfile\s*=\s*(.+)$/m.exec(ini.content)?.[1]?.trim() : undefined) ?? facts.distro.pidfile;
+}
+
+async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
+  const { system, facts } = deps;
+  if (step.manager === 'systemd') {
+    for (const c of step.commands) await run(system, c);
+    return;
+  }
+  const pidfile = pidfileOf(ini, facts);
+  for (const c of step.commands) {
+    if (c.cmd === 'kill' && c.args[0] === '-INT') {
+      await stopPid(system, Number(c.args[1]), 30_000);
+      continue;
+    }
+    await run(system, c);
+  }
+  if (step.action === 'start' || step.action === 'restart') {
+    // pgbouncer -d returns once it forked; the pidfile and the socket follow shortly.
+    for (let i = 0; i < 50 && (await pidFromFile(system, pidfile)) === undefined; i++) await sleep(50);
+    const pid = await pidFromFile(system, pidfile);
+    if (pid === undefined || !(await isAlive(system, pid))) throw new RuntimeError(`pgbouncer did not stay up${await logHint(system, ini)}`);
+  } else if (step.action === 'reload') {
+    await sleep(200);
+    const pid = await pidFromFile(system, pidfile);
+    if (pid === undefined || !(await isAlive(system, pid))) throw new RuntimeError(`pgbouncer exited after the reload${await logHint(system, ini)}`);
+  }
+}
+
+/** Puts the previous files back and brings the service back on them. */
+async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolean } | undefined, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
+  const { system, facts } = deps;
+  for (const u of [...undo].reverse()) {
+    if (u.previous) await system.writeFile(u.path, u.previous.content, { mode: u.previous.mode, uid: u.previous.uid, gid: u.previous.gid });
+    else await system.remove(u.path);
+  }
+  deps.progress(`↺ restored ${undo.map((u) => u.path).join(', ')}`);
+  if (!service || service.step.action === 'none') return;
+  try {
+    const pidfile = pidfileOf(ini, facts);
+    const pid = await pidFromFile(system, pidfile);
+    const alive = pid !== undefined && (await isAlive(system, pid));
+    if (service.step.manager === 'systemd') {
+      await system.exec('systemctl', [facts.running ? 'restart' : 'stop', facts.distro.serviceName]);
+    } else if (!facts.running) {
+      if (alive) await stopPid(system, pid!, 5000);
+    } else if (alive) {
+      await system.exec('kill', ['-HUP', String(pid)]);
+    } else {
+      const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
+      await system.exec(binary, ['-d', '-u', facts.serviceUser.user, facts.distro.iniPath]);
+    }
+    deps.progress(`↺ pgbouncer ${facts.running ? 'back on the previous config' : 'stopped again (it was not running before)'}`);
+  } catch (e) {
+    deps.progress(`✗ could not bring pgbouncer back: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,92 @@
+import { mkdtemp, rm, chown, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RuntimeError } from '../errors.js';
+import type { System } from '../system/system.js';
+import { freeLoopbackPort, tryLogin, waitForListen } from './net.js';
+import { isAlive, pgbouncerError, pidFromFile, stopPid } from './pgbouncer-process.js';
+
+/** Replaces (or adds) settings in the [pgbouncer] section of an ini text. */
+export function overrideIniSettings(text: string, overrides: Record<string, string>): string {
+  const lines = text.split('\n');
+  let section = '';
+  const seen = new Set<string>();
+  const out = lines.map((line) => {
+    const header = /^\s*\[([^\]]+)\]/.exec(line);
+    if (header) section = header[1]!.trim().toLowerCase();
+    const kv = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line);
+    if (section === 'pgbouncer' && kv && kv[1]! in overrides) {
+      seen.add(kv[1]!);
+      return `${kv[1]} = ${overrides[kv[1]!]}`;
+    }
+    return line;
+  });
+  const missing = Object.entries(overrides).filter(([k]) => !seen.has(k));
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return `${[...out, ...missing.map(([k, v]) => `${k} = ${v}`)].join('\n')}\n`;
+}
+
+export interface CandidateInput {
+  system: System;
+  binary: string;
+  ini: string;
+  userlist: string;
+  user: string;
+  uid: number;
+  gid: number;
+  login?: { user: string; password: string; database: string };
+}
+
+/**
+ * pgbouncer has no config-check mode: start the candidate files in a throwaway pgbouncer (as the
+ * service user, on a spare loopback port and its own socket dir), log in through it when we can,
+ * and stop it. Throws with pgbouncer's own error line when it refuses the config.
+ */
+export async function checkCandidate(input: CandidateInput): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pgb-setup-candidate-'));
+  await chown(dir, input.uid, input.gid);
+  const port = await freeLoopbackPort();
+  const files = { ini: join(dir, 'pgbouncer.ini'), userlist: join(dir, 'userlist.txt'), pid: join(dir, 'pgbouncer.pid'), log: join(dir, 'pgbouncer.log') };
+  const ini = overrideIniSettings(input.ini, {
+    listen_addr: '127.0.0.1',
+    listen_port: String(port),
+    unix_socket_dir: dir,
+    pidfile: files.pid,
+    logfile: files.log,
+    auth_file: files.userlist,
+    so_reuseport: '0',
+  });
+  let pid: number | undefined;
+  try {
+    for (const [path, content] of [[files.ini, ini], [files.userlist, input.userlist], [files.log, '']] as const) {
+      await writeFile(path, content, { mode: 0o600 });
+      await chown(path, input.uid, input.gid);
+    }
+    const asRoot = process.getuid?.() === 0;
+    const started = await input.system.exec(input.binary, ['-d', ...(asRoot ? ['-u', input.user] : []), files.ini]);
+    const log = async () => (await readFile(files.log, 'utf8').catch(() => '')) + started.stderr;
+    const up = await waitForListen('127.0.0.1', port, 10_000, async () => {
+      pid ??= await pidFromFile(input.system, files.pid);
+      return pid === undefined ? started.exitCode === 0 : isAlive(input.system, pid);
+    });
+    pid ??= await pidFromFile(input.system, files.pid);
+    if (!up) {
+      throw new RuntimeError(`pgbouncer refused the new config, nothing was changed: ${pgbouncerError(await log()) ?? (started.stderr.trim() || 'it did not start listening')}`);
+    }
+    if (input.login) {
+      const error = await tryLogin({ host: '127.0.0.1', port, ...input.login });
+      if (error) {
+        const logged = pgbouncerError(await log());
+        throw new RuntimeError(
+          `a login as ${input.login.user} through the new config failed, nothing was changed: ${error}${logged && !error.includes(logged) ? ` (pgbouncer: ${logged})` : ''}` +
+            (/password authentication failed|wrong password type/.test(`${error} ${logged}`)
+              ? `; PostgreSQL must hold the same SCRAM verifier as userlist.txt: run "pgb-setup hash-user ${input.login.user} --apply-server", or pass --copy-server-secret with PG* admin credentials`
+              : ''),
+        );
+      }
+    }
+  } finally {
+    if (pid !== undefined && (await isAlive(input.system, pid))) await stopPid(input.system, pid, 3000);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

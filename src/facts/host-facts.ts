@@ -1,0 +1,169 @@
+import { parse as parseIni } from 'ini';
+import type { System } from '../system/system.js';
+import { readOsRelease, type OsRelease } from './os-release.js';
+import { parsePgbouncerVersion } from './pgbouncer-version.js';
+import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
+import { readUfwRules, type UfwRule } from '../firewall/ufw.js';
+
+export interface FileFact {
+  path: string;
+  content: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface FirewallFacts {
+  tool: 'ufw' | 'firewalld' | undefined;
+  /** Whether the tool is enforcing rules now. */
+  active: boolean;
+  /** ufw's own rules in order (v4 then v6), read from user.rules/user6.rules. */
+  ufwRules: UfwRule[];
+  /** firewalld rich rules of the default zone. */
+  richRules: string[];
+}
+
+export interface HostFacts {
+  /** Set when --root maps every file under a folder: live-system facts are then not read. */
+  root: string | undefined;
+  live: boolean;
+  isRoot: boolean;
+  os: OsRelease;
+  distro: DistroSpec;
+  pgbouncer: { installed: boolean; binary?: string; version?: string };
+  serviceUser: ServiceUser;
+  systemd: boolean;
+  firewall: FirewallFacts;
+  ini: FileFact | undefined;
+  userlist: FileFact | undefined;
+  /** The running pgbouncer found through the pidfile of the config on disk. */
+  running: { pid: number; pidfile: string } | undefined;
+  /** Open-files limit a daemon started from here inherits (ulimit -n). */
+  nofileLimit: number | undefined;
+  /** The systemd drop-in pgb-setup writes, when present. */
+  dropIn: FileFact | undefined;
+  /** Filled by addConfigPathFacts once the config says where pgbouncer writes. */
+  existingDirs: Set<string>;
+  logfile: FileFact | undefined;
+  /** pgbouncer version the package manager would install, when it is not installed yet. */
+  candidateVersion: string | undefined;
+}
+
+async function readFileFact(system: System, path: string): Promise<FileFact | undefined> {
+  const [content, st] = await Promise.all([system.readFile(path), system.stat(path)]);
+  if (content === undefined || !st) return undefined;
+  return { path, content, mode: st.mode, uid: st.uid, gid: st.gid };
+}
+
+/** Owner and mode only (a log can be large; its content is not ours to compare). */
+async function statFact(system: System, path: string): Promise<FileFact | undefined> {
+  const st = await system.stat(path);
+  return st ? { path, content: '', mode: st.mode, uid: st.uid, gid: st.gid } : undefined;
+}
+
+async function detectPgbouncer(system: System, distro: DistroSpec, live: boolean): Promise<HostFacts['pgbouncer']> {
+  if (!live) return { installed: await system.exists(distro.pgbouncerBinary), binary: distro.pgbouncerBinary };
+  const binary = (await system.which('pgbouncer')) ?? ((await system.exists(distro.pgbouncerBinary)) ? distro.pgbouncerBinary : undefined);
+  if (!binary) return { installed: false };
+  const r = await system.exec(binary, ['--version']);
+  const v = parsePgbouncerVersion(`${r.stdout}\n${r.stderr}`);
+  return { installed: true, binary, ...(v ? { version: `${v.major}.${v.minor}.${v.patch}` } : {}) };
+}
+
+async function detectFirewall(system: System, live: boolean): Promise<FirewallFacts> {
+  const [ufw, firewallCmd] = await Promise.all([system.which('ufw'), system.which('firewall-cmd')]);
+  if (ufw || (!live && (await system.exists('/etc/ufw/user.rules')))) {
+    const [rules, status] = await Promise.all([readUfwRules(system), live && ufw ? system.exec(ufw, ['status']) : undefined]);
+    return { tool: 'ufw', active: /^Status: active/m.test(status?.stdout ?? ''), ufwRules: rules, richRules: [] };
+  }
+  if (firewallCmd && live) {
+    const state = await system.exec(firewallCmd, ['--state']);
+    const active = state.exitCode === 0;
+    const rich = active ? await system.exec(firewallCmd, ['--permanent', '--list-rich-rules']) : undefined;
+    return { tool: 'firewalld', active, ufwRules: [], richRules: (rich?.stdout ?? '').split('\n').filter((l) => l.trim() !== '') };
+  }
+  return { tool: undefined, active: false, ufwRules: [], richRules: [] };
+}
+
+export function pidfileOf(iniText: string | undefined): string | undefined {
+  if (!iniText) return undefined;
+  try {
+    const parsed = parseIni(iniText) as Record<string, Record<string, unknown>>;
+    const pidfile = parsed['pgbouncer']?.['pidfile'];
+    return typeof pidfile === 'string' && pidfile.startsWith('/') ? pidfile : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function findRunning(system: System, pidfile: string | undefined): Promise<HostFacts['running']> {
+  if (!pidfile) return undefined;
+  const text = await system.readFile(pidfile);
+  const pid = Number(text?.trim());
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  const alive = await system.exec('kill', ['-0', String(pid)]);
+  return alive.exitCode === 0 ? { pid, pidfile } : undefined;
+}
+
+/** Reads what the plan needs from the host, once; independent reads run in parallel. */
+export async function detectFacts(system: System, options: { root?: string; isRoot: boolean }): Promise<HostFacts> {
+  const live = options.root === undefined;
+  const os = await readOsRelease(system);
+  const distro = resolveDistro(os);
+  const [pgbouncer, serviceUser, systemd, firewall, ini, userlist, nofile, dropIn] = await Promise.all([
+    detectPgbouncer(system, distro, live),
+    detectServiceUser(system, distro),
+    live ? system.exists('/run/systemd/system') : Promise.resolve(false),
+    detectFirewall(system, live),
+    readFileFact(system, distro.iniPath),
+    readFileFact(system, distro.userlistPath),
+    live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
+    readFileFact(system, `${distro.systemdDropInDir}/pgb-setup.conf`),
+  ]);
+  const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
+  const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile) : undefined;
+  const limit = Number(nofile?.stdout.trim());
+  return {
+    root: options.root,
+    live,
+    isRoot: options.isRoot,
+    os,
+    distro,
+    pgbouncer,
+    serviceUser,
+    systemd,
+    firewall,
+    ini,
+    userlist,
+    running,
+    nofileLimit: Number.isInteger(limit) && limit > 0 ? limit : undefined,
+    dropIn,
+    existingDirs: new Set(),
+    logfile: undefined,
+    candidateVersion,
+  };
+}
+
+/** What `apt-get install pgbouncer` would bring, from `apt-cache policy` (dnf: `dnf info`). */
+async function packageCandidateVersion(system: System, distro: DistroSpec): Promise<string | undefined> {
+  const r =
+    distro.packageManager === 'apt'
+      ? await system.exec('apt-cache', ['policy', distro.pgbouncerPackage])
+      : await system.exec(distro.packageManager, ['info', '-q', distro.pgbouncerPackage]);
+  const m = /Candidate:\s*(?:\d+:)?(\d+\.\d+(?:\.\d+)?)/.exec(r.stdout) ?? /^Version\s*:\s*(\d+\.\d+(?:\.\d+)?)/m.exec(r.stdout);
+  if (!m) return undefined;
+  const parts = m[1]!.split('.');
+  return [parts[0], parts[1], parts[2] ?? '0'].join('.');
+}
+
+/** Facts about the paths the resolved config names (directories, logfile, a moved auth_file). */
+export async function addConfigPathFacts(system: System, facts: HostFacts, paths: { dirs: string[]; logfile?: string; authFile?: string }): Promise<void> {
+  const [dirStats, logfile, userlist] = await Promise.all([
+    Promise.all(paths.dirs.map(async (d) => [d, await system.stat(d)] as const)),
+    paths.logfile ? statFact(system, paths.logfile) : Promise.resolve(undefined),
+    paths.authFile && paths.authFile !== facts.userlist?.path ? readFileFact(system, paths.authFile) : Promise.resolve(facts.userlist),
+  ]);
+  facts.existingDirs = new Set(dirStats.filter(([, st]) => st?.isDirectory).map(([d]) => d));
+  facts.logfile = logfile;
+  facts.userlist = userlist;
+}

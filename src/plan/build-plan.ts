@@ -1,0 +1,238 @@
+import { posix } from 'node:path';
+import { parse as parseIni } from 'ini';
+import type { HostFacts } from '../facts/host-facts.js';
+import type { ResolvedConfig } from '../profile/resolve.js';
+import { poolBudget } from '../profile/pool-budget.js';
+import { RESTART_KEYS } from '../settings/catalogue.js';
+import { formatSettingValue } from '../settings/values.js';
+import { planUfw } from '../firewall/ufw.js';
+import { planFirewalld } from '../firewall/firewalld.js';
+import { unifiedDiff } from './file-diff.js';
+import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
+
+export interface PlanOptions {
+  allowFrom: string[];
+  skipInstall: boolean;
+  skipFirewall: boolean;
+  skipService: boolean;
+  skipVerify: boolean;
+  enableFirewall: boolean;
+  repo: 'distro' | 'pgdg';
+  /** Folder name for this run's backups, e.g. 2026-11-28T13-50-00Z (the caller reads the clock). */
+  backupStamp: string;
+}
+
+export const BACKUP_ROOT = '/var/backups/pgb-setup';
+const DROP_IN_NAME = 'pgb-setup.conf';
+
+export interface DesiredFiles {
+  ini: string;
+  userlist: string;
+}
+
+function fileAction(current: { content: string; mode: number; uid: number; gid: number } | undefined, content: string, mode: number, uid: number | undefined, gid: number | undefined): FileAction {
+  if (!current) return 'create';
+  if (current.content !== content) return 'update';
+  if (current.mode !== mode || (uid !== undefined && current.uid !== uid) || (gid !== undefined && current.gid !== gid)) return 'fix-permissions';
+  return 'unchanged';
+}
+
+function settingText(config: ResolvedConfig, key: string): string | undefined {
+  const s = config.settings.find((x) => x.key === key);
+  return s ? formatSettingValue(s.value) : undefined;
+}
+
+/** Settings a RELOAD cannot apply that differ between the config on disk and the new one. */
+export function restartKeysChanged(oldIni: string | undefined, config: ResolvedConfig): string[] {
+  if (oldIni === undefined) return [];
+  let old: Record<string, unknown> = {};
+  try {
+    old = ((parseIni(oldIni) as Record<string, Record<string, unknown>>)['pgbouncer'] ?? {}) as Record<string, unknown>;
+  } catch {
+    return ['(unreadable old config)'];
+  }
+  const changed: string[] = [];
+  for (const key of RESTART_KEYS) {
+    const before = old[key] === undefined ? undefined : String(old[key]).trim();
+    if (before !== settingText(config, key)) changed.push(key);
+  }
+  return changed;
+}
+
+export function connectHost(config: ResolvedConfig): string {
+  const listen = config.settings.find((s) => s.key === 'listen_addr')?.value;
+  const first = Array.isArray(listen) ? listen[0] : undefined;
+  return !first || first === '*' || first === '0.0.0.0' ? '127.0.0.1' : first === '::' ? '::1' : first;
+}
+
+export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: DesiredFiles, options: PlanOptions): Plan {
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const { distro, serviceUser } = facts;
+  const user = serviceUser.user;
+  const group = serviceUser.group;
+  const port = config.settings.find((s) => s.key === 'listen_port')?.value as number;
+
+  // 1. Packages.
+  if (!facts.pgbouncer.installed) {
+    if (options.skipInstall) {
+      steps.push({ kind: 'package', action: 'skip', packages: [distro.pgbouncerPackage], commands: [], reason: '--skip-install: pgbouncer is not installed; install it yourself' });
+    } else if (!facts.live) {
+      steps.push({ kind: 'package', action: 'skip', packages: [distro.pgbouncerPackage], commands: [], reason: '--root: packages are not installed into a folder; install pgbouncer in the image' });
+    } else {
+      const repo = distro.repoSetup(options.repo);
+      const commands: PlanCommand[] = [];
+      if (repo.prerequisites.length > 0) commands.push(...distro.installCommands(repo.prerequisites));
+      commands.push(...repo.commands);
+      for (const f of repo.files) commands.push({ cmd: 'write', args: [f.path], why: `repository definition (${f.content.split('\n')[0]})` });
+      commands.push(...distro.installCommands([distro.pgbouncerPackage], { refreshIndex: distro.needsIndexRefresh }));
+      steps.push({ kind: 'package', action: 'install', packages: [distro.pgbouncerPackage], commands, reason: `pgbouncer is not installed (${options.repo === 'pgdg' ? 'PostgreSQL community repository' : `${distro.prettyName} repositories`})` });
+      notes.push(...repo.notes);
+    }
+  } else if (options.repo === 'pgdg') {
+    notes.push(`pgbouncer ${facts.pgbouncer.version ?? ''} is installed already; --repo pgdg only matters for a fresh install (upgrade it with your package manager)`);
+  }
+
+  // 2. Directories pgbouncer writes into as the service user.
+  const dirs = new Map<string, string>();
+  const pidfile = settingText(config, 'pidfile');
+  const logfile = settingText(config, 'logfile');
+  const socketDir = settingText(config, 'unix_socket_dir');
+  if (pidfile) dirs.set(posix.dirname(pidfile), 'holds the pidfile');
+  if (logfile) dirs.set(posix.dirname(logfile), dirs.has(posix.dirname(logfile)) ? `${dirs.get(posix.dirname(logfile))} and the logfile` : 'holds the logfile');
+  if (socketDir) dirs.set(socketDir, dirs.has(socketDir) ? `${dirs.get(socketDir)} and the unix socket` : 'holds the unix socket');
+  for (const [path, why] of dirs) {
+    const exists = facts.existingDirs.has(path);
+    const step: DirectoryStep = { kind: 'directory', path, mode: 0o2775, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid, action: exists ? 'unchanged' : 'create', why };
+    steps.push(step);
+  }
+
+  // 3. Files.
+  const fileSteps: FileStep[] = [];
+  const iniAction = fileAction(facts.ini, desired.ini, 0o640, serviceUser.uid, serviceUser.gid);
+  fileSteps.push({
+    kind: 'file', path: distro.iniPath, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
+    action: iniAction, content: desired.ini, diff: iniAction === 'create' || iniAction === 'update' ? unifiedDiff(distro.iniPath, facts.ini?.content, desired.ini, false) : '',
+    secret: false, notify: 'reload', why: 'pgbouncer configuration',
+  });
+  const userlistPath = settingText(config, 'auth_file') ?? distro.userlistPath;
+  const current = userlistPath === facts.userlist?.path ? facts.userlist : undefined;
+  const ulAction = fileAction(current, desired.userlist, 0o600, serviceUser.uid, serviceUser.gid);
+  fileSteps.push({
+    kind: 'file', path: userlistPath, mode: 0o600, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
+    action: ulAction, content: desired.userlist, diff: ulAction === 'create' || ulAction === 'update' ? unifiedDiff(userlistPath, current?.content, desired.userlist, true) : '',
+    secret: true, notify: 'reload', why: 'user secrets (auth_file)',
+  });
+  if (facts.userlist && current && current.mode & 0o077 && ulAction !== 'unchanged') {
+    notes.push(`${userlistPath} was readable by ${current.mode & 0o007 ? 'every user' : 'its group'} (mode ${current.mode.toString(8).padStart(4, '0')}): set to 0600`);
+  }
+  if (logfile) {
+    const log = facts.logfile;
+    const wrongOwner = log && serviceUser.uid !== undefined && log.uid !== serviceUser.uid;
+    fileSteps.push({
+      kind: 'file', path: logfile, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
+      action: !log ? 'create' : wrongOwner ? 'fix-permissions' : 'unchanged', content: '', diff: '', secret: false, notify: undefined,
+      why: 'pgbouncer reopens its log on every reload as the service user: it must own it',
+    });
+  }
+  if (facts.systemd) {
+    const budget = poolBudget(config);
+    const limit = Math.max(1024, Math.ceil((budget.fdEstimate * 1.2) / 1024) * 1024);
+    const path = posix.join(distro.systemdDropInDir, DROP_IN_NAME);
+    const content = `# Written by pgb-setup: max_client_conn plus server connections need about ${budget.fdEstimate} open files.\n[Service]\nLimitNOFILE=${limit}\n`;
+    const action = fileAction(facts.dropIn, content, 0o644, 0, 0);
+    fileSteps.push({ kind: 'file', path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content, diff: action === 'create' || action === 'update' ? unifiedDiff(path, facts.dropIn?.content, content, false) : '', secret: false, notify: 'daemon-reload', why: 'systemd limit on open files for pgbouncer' });
+  }
+
+  const contentChanges = fileSteps.filter((f) => f.action === 'create' || f.action === 'update');
+  const backups = fileSteps.filter((f) => f.action === 'update' && (f.path === distro.iniPath || f.path === userlistPath)).map((f) => f.path);
+  if (backups.length > 0) steps.push({ kind: 'backup', dir: posix.join(BACKUP_ROOT, options.backupStamp), files: backups });
+
+  const configChanges = contentChanges.filter((f) => f.notify === 'reload');
+  const db = config.profile.database;
+  const login = db.user && db.password && db.name ? { user: db.user, database: db.name } : undefined;
+  if (configChanges.length > 0) {
+    if (!facts.live) notes.push('--root: the candidate config is not test-started (needs the live system)');
+    else if (options.skipVerify) notes.push('--skip-verify: the candidate config is not test-started first');
+    else steps.push({ kind: 'candidate-check', why: 'pgbouncer has no config-check mode: start the new config in a throwaway pgbouncer on a spare port first', login });
+  }
+  steps.push(...fileSteps);
+
+  // 4. Firewall.
+  if (options.skipFirewall) notes.push('--skip-firewall: firewall left alone');
+  else if (!facts.live && facts.firewall.tool !== 'ufw') notes.push('--root: firewall left alone');
+  else if (!facts.firewall.tool) notes.push('no ufw or firewalld on this host: no firewall rules written');
+  else if (options.allowFrom.length === 0) notes.push('no --allow-from networks: firewall left alone');
+  else if (!facts.live) notes.push('--root: firewall rules are planned against the folder but only applied on the live system');
+  else if (facts.firewall.tool === 'ufw') {
+    const p = planUfw(facts.firewall.ufwRules, port, options.allowFrom, facts.firewall.active, options.enableFirewall);
+    steps.push({ kind: 'firewall', tool: 'ufw', active: facts.firewall.active, port, allowFrom: options.allowFrom, commands: p.commands.map((args) => ({ cmd: 'ufw', args, why: 'firewall rule' })), notes: p.notes });
+  } else {
+    const p = planFirewalld(facts.firewall.richRules, port, options.allowFrom, facts.firewall.active, options.enableFirewall);
+    steps.push({ kind: 'firewall', tool: 'firewalld', active: facts.firewall.active, port, allowFrom: options.allowFrom, commands: p.commands.map(([cmd, ...args]) => ({ cmd: cmd!, args, why: 'firewall rule' })), notes: p.notes });
+  }
+
+  // 5. Service.
+  const service = planService(facts, config, fileSteps, options);
+  if (service) steps.push(service);
+  else notes.push(options.skipService ? '--skip-service: pgbouncer not started or reloaded' : '--root: service not started (needs the live system)');
+
+  // 6. Verify.
+  if (facts.live && !options.skipService) steps.push({ kind: 'verify', host: connectHost(config), port, login });
+
+  const changed = steps.some(
+    (s) =>
+      (s.kind === 'package' && s.action === 'install') ||
+      (s.kind === 'directory' && s.action === 'create') ||
+      (s.kind === 'file' && s.action !== 'unchanged') ||
+      (s.kind === 'firewall' && s.commands.length > 0) ||
+      (s.kind === 'service' && s.action !== 'none'),
+  );
+  return {
+    version: 1,
+    environment: config.environment,
+    pgbouncerVersion: config.target.version,
+    host: {
+      distro: distro.prettyName,
+      packageManager: distro.packageManager,
+      serviceUser: `${user}:${group} (${serviceUser.source})`,
+      serviceManager: facts.systemd ? 'systemd' : 'none',
+      firewall: facts.firewall.tool ? `${facts.firewall.tool} (${facts.firewall.active ? 'active' : 'inactive'})` : 'none',
+      root: facts.root,
+    },
+    steps,
+    changed,
+    notes,
+    warnings: [...config.warnings],
+  };
+}
+
+function planService(facts: HostFacts, config: ResolvedConfig, files: FileStep[], options: PlanOptions): ServiceStep | undefined {
+  if (!facts.live || options.skipService) return undefined;
+  const changedFiles = files.filter((f) => f.action === 'create' || f.action === 'update');
+  const restartKeys = restartKeysChanged(facts.ini?.content, config);
+  const needsRestart = restartKeys.length > 0 || changedFiles.some((f) => f.notify === 'daemon-reload');
+  const needsReload = changedFiles.some((f) => f.notify === 'reload');
+  const iniPath = facts.distro.iniPath;
+  const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
+  const user = facts.serviceUser.user;
+  if (facts.systemd) {
+    const unit = facts.distro.serviceName;
+    const daemonReload: PlanCommand[] = changedFiles.some((f) => f.notify === 'daemon-reload') ? [{ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new drop-in' }] : [];
+    if (!facts.running) return { kind: 'service', manager: 'systemd', action: 'start', reason: 'pgbouncer is not running', commands: [...daemonReload, { cmd: 'systemctl', args: ['enable', '--now', unit], why: 'start now and at boot' }] };
+    if (needsRestart) return { kind: 'service', manager: 'systemd', action: 'restart', reason: `a reload cannot apply ${restartKeys.join(', ') || 'LimitNOFILE'}`, commands: [...daemonReload, { cmd: 'systemctl', args: ['restart', unit], why: 'restart' }] };
+    if (needsReload) return { kind: 'service', manager: 'systemd', action: 'reload', reason: 'config changed; clients stay connected', commands: [{ cmd: 'systemctl', args: ['reload', unit], why: 'reload' }] };
+    return { kind: 'service', manager: 'systemd', action: 'none', reason: 'running with this config', commands: [] };
+  }
+  const start: PlanCommand = { cmd: binary, args: ['-d', '-u', user, iniPath], why: `start pgbouncer as ${user} (no systemd on this host)` };
+  if (!facts.running) return { kind: 'service', manager: 'daemon', action: 'start', reason: 'pgbouncer is not running', commands: [start] };
+  const pid = String(facts.running.pid);
+  if (needsRestart) {
+    return {
+      kind: 'service', manager: 'daemon', action: 'restart', reason: `a reload cannot apply ${restartKeys.join(', ')}`,
+      commands: [{ cmd: 'kill', args: ['-INT', pid], why: 'stop after the servers finish their transactions' }, start],
+    };
+  }
+  if (needsReload) return { kind: 'service', manager: 'daemon', action: 'reload', reason: 'config changed; clients stay connected', commands: [{ cmd: 'kill', args: ['-HUP', pid], why: 'reload (SIGHUP)' }] };
+  return { kind: 'service', manager: 'daemon', action: 'none', reason: 'running with this config', commands: [] };
+}

@@ -1,0 +1,69 @@
+import type { Plan, Step } from './types.js';
+
+const MARK: Record<string, string> = { create: '+', update: '~', 'fix-permissions': '~', unchanged: '=' };
+
+function quote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+export function shellLine(cmd: string, args: readonly string[], env?: Record<string, string>): string {
+  const prefix = env ? Object.entries(env).map(([k, v]) => `${k}=${quote(v)} `).join('') : '';
+  return prefix + [cmd, ...args].map(quote).join(' ');
+}
+
+function mode(m: number): string {
+  return m.toString(8).padStart(4, '0');
+}
+
+function stepLines(step: Step, verbose: boolean): string[] {
+  switch (step.kind) {
+    case 'package':
+      if (step.action === 'skip') return [`= package ${step.packages.join(' ')}: ${step.reason}`];
+      return [`+ package ${step.packages.join(' ')}: ${step.reason}`, ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args, Object.keys(c.env ?? {}).length ? c.env : undefined)}`)];
+    case 'directory':
+      if (step.action === 'unchanged' && !verbose) return [];
+      return [`${step.action === 'create' ? '+' : '='} directory ${step.path} ${mode(step.mode)} ${step.owner}:${step.group} (${step.why})`];
+    case 'backup':
+      return [`+ backup ${step.files.join(', ')} -> ${step.dir}/`];
+    case 'candidate-check':
+      return [`? check the new config in a throwaway pgbouncer on a spare port${step.login ? `, and log in as ${step.login.user}` : ''}`];
+    case 'file': {
+      if (step.action === 'unchanged' && !verbose) return [];
+      const head = `${MARK[step.action]} file ${step.path} ${mode(step.mode)} ${step.owner}:${step.group} (${step.action}${step.secret ? ', secrets masked' : ''})`;
+      return step.diff ? [head, ...step.diff.split('\n').map((l) => `    ${l}`)] : [head];
+    }
+    case 'firewall':
+      return [
+        ...(step.commands.length > 0 ? [`+ firewall ${step.tool}: allow ${step.allowFrom.join(', ')} to port ${step.port}, deny the rest`] : verbose ? [`= firewall ${step.tool}: rules in place`] : []),
+        ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args)}`),
+        ...step.notes.map((n) => `    note: ${n}`),
+      ];
+    case 'service':
+      if (step.action === 'none') return verbose ? [`= service: ${step.reason}`] : [];
+      return [`↻ service ${step.action} (${step.manager}): ${step.reason}`, ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args)}`)];
+    case 'verify':
+      return [`? verify pgbouncer listens on ${step.host}:${step.port}${step.login ? ` and ${step.login.user} can log in to ${step.login.database}` : ''}`];
+  }
+}
+
+/** The plan as people read it: one line per step, commands shell-quoted, diffs with secrets masked. */
+export function formatPlan(plan: Plan, verbose = false): string {
+  const lines = [
+    `pgb-setup ${plan.environment}: pgbouncer ${plan.pgbouncerVersion} on ${plan.host.distro}${plan.host.root ? ` (root ${plan.host.root})` : ''}`,
+    `  service user ${plan.host.serviceUser}, service manager ${plan.host.serviceManager}, firewall ${plan.host.firewall}`,
+  ];
+  for (const step of plan.steps) lines.push(...stepLines(step, verbose));
+  for (const n of plan.notes) lines.push(`note: ${n}`);
+  for (const w of plan.warnings) lines.push(`warning: ${w}`);
+  const changes = plan.steps.filter((s) => (s.kind === 'file' && s.action !== 'unchanged') || (s.kind === 'directory' && s.action === 'create') || (s.kind === 'package' && s.action === 'install') || (s.kind === 'firewall' && s.commands.length > 0) || (s.kind === 'service' && s.action !== 'none')).length;
+  lines.push(plan.changed ? `${changes} change(s) to make` : 'nothing to do: the host already matches the profile');
+  return `${lines.join('\n')}\n`;
+}
+
+/** The plan as JSON, with file contents of secret files left out. */
+export function planToJson(plan: Plan): object {
+  return {
+    ...plan,
+    steps: plan.steps.map((s) => (s.kind === 'file' && s.secret ? { ...s, content: undefined } : s)),
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The plan is data: what apply will do, in order. It is printed by --dry-run and --json exactly as
+ * apply runs it, so the two cannot drift apart. Nothing in here has run yet.
+ */
+export type FileAction = 'create' | 'update' | 'fix-permissions' | 'unchanged';
+export type ServiceAction = 'start' | 'reload' | 'restart' | 'none';
+
+export interface PlanCommand {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  why: string;
+}
+
+export interface PackageStep {
+  kind: 'package';
+  action: 'install' | 'skip';
+  packages: string[];
+  commands: PlanCommand[];
+  reason: string;
+}
+
+export interface BackupStep {
+  kind: 'backup';
+  dir: string;
+  files: string[];
+}
+
+export interface DirectoryStep {
+  kind: 'directory';
+  path: string;
+  mode: number;
+  owner: string;
+  group: string;
+  uid: number | undefined;
+  gid: number | undefined;
+  action: 'create' | 'unchanged';
+  why: string;
+}
+
+export interface FileStep {
+  kind: 'file';
+  path: string;
+  mode: number;
+  owner: string;
+  group: string;
+  uid: number | undefined;
+  gid: number | undefined;
+  action: FileAction;
+  /** The bytes to write. Never printed for secret files. */
+  content: string;
+  /** Unified diff against the file on disk, with secrets masked. */
+  diff: string;
+  secret: boolean;
+  /** What the running pgbouncer needs after this change. */
+  notify: 'reload' | 'restart' | 'daemon-reload' | undefined;
+  why: string;
+}
+
+export interface CandidateCheckStep {
+  kind: 'candidate-check';
+  why: string;
+  /** Login to try through the throwaway pgbouncer, when credentials are known. */
+  login: { user: string; database: string } | undefined;
+}
+
+export interface FirewallStep {
+  kind: 'firewall';
+  tool: 'ufw' | 'firewalld';
+  active: boolean;
+  port: number;
+  allowFrom: string[];
+  commands: PlanCommand[];
+  notes: string[];
+}
+
+export interface ServiceStep {
+  kind: 'service';
+  manager: 'systemd' | 'daemon';
+  action: ServiceAction;
+  reason: string;
+  commands: PlanCommand[];
+}
+
+export interface VerifyStep {
+  kind: 'verify';
+  host: string;
+  port: number;
+  login: { user: string; database: string } | undefined;
+}
+
+export type Step = PackageStep | BackupStep | DirectoryStep | FileStep | CandidateCheckStep | FirewallStep | ServiceStep | VerifyStep;
+
+export interface Plan {
+  version: 1;
+  environment: string;
+  pgbouncerVersion: string;
+  host: {
+    distro: string;
+    packageManager: string;
+    serviceUser: string;
+    serviceManager: 'systemd' | 'none';
+    firewall: string;
+    root: string | undefined;
+  };
+  steps: Step[];
+  /** True when applying would change anything on the host. */
+  changed: boolean;
+  notes: string[];
+  warnings: string[];
+}

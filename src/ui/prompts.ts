@@ -1,0 +1,10 @@
+/** The only place that talks to a person. Loaded lazily: inquirer costs start-up time. */
+export async function askText(message: string, defaultValue?: string): Promise<string> {
+  const { input } = await import('@inquirer/prompts');
+  return input({ message, ...(defaultValue ? { default: defaultValue } : {}), required: true });
+}
+
+export async function askSecret(message: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  return password({ message, mask: '*', validate: (v) => (v.length > 0 ? true : 'must not be empty') });
+}

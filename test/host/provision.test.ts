@@ -1,0 +1,145 @@
+/**
+ * The main job end to end on this Debian machine, for real: apt, /etc/pgbouncer, pgbouncer started
+ * without systemd on port 6432, a temp PostgreSQL 15 behind it. Runs in the `host` project, alone.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { canConnect } from '../support/ports.js';
+import { isAlive, lookupUser, stopPid } from '../support/proc.js';
+
+const BIN = join(import.meta.dirname, '../../bin/pgb-setup.js');
+const PASSWORD = 'app-password-for-host-test';
+const INI = '/etc/pgbouncer/pgbouncer.ini';
+const USERLIST = '/etc/pgbouncer/userlist.txt';
+const PIDFILE = '/var/run/postgresql/pgbouncer.pid';
+
+let cluster: PgCluster;
+let env: Record<string, string>;
+
+function cli(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extraEnv }, encoding: 'utf8', timeout: 280_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function runningPid(): number | undefined {
+  if (!existsSync(PIDFILE)) return undefined;
+  const pid = Number(readFileSync(PIDFILE, 'utf8').trim());
+  return Number.isInteger(pid) && isAlive(pid) ? pid : undefined;
+}
+
+async function login(password = PASSWORD): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port: 6432, user: 'app_user', password, database: 'appdb', connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return (await client.query('select 1 as one')).rows[0].one as number;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  if (await canConnect('127.0.0.1', 6432)) {
+    const pid = runningPid();
+    if (!pid) throw new Error('port 6432 is taken by a process this test did not start; free it first');
+  }
+  const leftover = runningPid();
+  if (leftover) await stopPid(leftover, ['SIGINT', 'SIGKILL']); // a pgbouncer an earlier run of this test started
+  cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
+  await cluster.createRole('app_user', PASSWORD);
+  await cluster.createDatabase('appdb', 'app_user');
+  env = {
+    DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: PASSWORD, DBHOST: '127.0.0.1', DBPORT: String(cluster.port),
+    PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.superuserPassword,
+  };
+  // Start from a host without pgbouncer, as a new server would be.
+  execFileSync('apt-get', ['purge', '-y', '-q', 'pgbouncer'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'pipe' });
+  expect(existsSync('/usr/sbin/pgbouncer')).toBe(false);
+});
+
+afterAll(async () => {
+  const pid = runningPid();
+  if (pid) await stopPid(pid, ['SIGINT', 'SIGKILL']);
+  await cluster?.stop();
+});
+
+describe('sudo pgb-setup development --yes on a real Debian 12 host without systemd', () => {
+  it('installs pgbouncer, writes the files with the right owner and modes, starts it, and a login works', async () => {
+    const r = cli(['development', '--yes', '--copy-server-secret']);
+    expect(r.stderr).toMatch(/done: pgbouncer is configured and verified/);
+    expect(r.code).toBe(0);
+    expect(existsSync('/usr/sbin/pgbouncer')).toBe(true);
+    const postgres = lookupUser('postgres');
+    for (const [path, mode] of [[INI, 0o640], [USERLIST, 0o600]] as const) {
+      const st = statSync(path);
+      expect({ path, mode: st.mode & 0o777, uid: st.uid, gid: st.gid }).toEqual({ path, mode, uid: postgres.uid, gid: postgres.gid });
+    }
+    expect(readFileSync(USERLIST, 'utf8')).not.toContain(PASSWORD);
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    expect(runningPid()).toBeDefined();
+    expect(await login()).toBe(1);
+    await expect(login('wrong')).rejects.toThrow();
+  });
+
+  it('a second run changes nothing: no file rewritten, no reload', () => {
+    const before = [INI, USERLIST].map((p) => statSync(p).mtimeMs);
+    const pid = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: false });
+    expect([INI, USERLIST].map((p) => statSync(p).mtimeMs)).toEqual(before);
+    expect(runningPid()).toBe(pid);
+  });
+
+  it('an override pgbouncer rejects leaves the previous config in place and serving', async () => {
+    const ini = readFileSync(INI, 'utf8');
+    const pid = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret', '--set', 'client_tls_sslmode=require', '--set', 'client_tls_key_file=/nonexistent/key.pem', '--set', 'client_tls_cert_file=/nonexistent/cert.pem']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/pgbouncer refused the new config, nothing was changed: .*(key|cert|TLS|tls)/i);
+    expect(readFileSync(INI, 'utf8')).toBe(ini);
+    expect(runningPid()).toBe(pid);
+    expect(await login()).toBe(1);
+  });
+
+  it('bad input is exit 2 with the field named, and nothing changes', () => {
+    const ini = readFileSync(INI, 'utf8');
+    const r = cli(['development', '--yes', '--set', 'default_pool_size=lots']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('pgb-setup: pgbouncer.default_pool_size: must be a whole number (from --set)');
+    expect(readFileSync(INI, 'utf8')).toBe(ini);
+  });
+
+  it('a reloadable change reloads the same process; rollback brings the previous files back', async () => {
+    const ini = readFileSync(INI, 'utf8');
+    const pid = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret', '--set', 'default_pool_size=7']);
+    expect(r.stderr).toMatch(/service reload/);
+    expect(r.code).toBe(0);
+    expect(readFileSync(INI, 'utf8')).toMatch(/^default_pool_size = 7$/m);
+    expect(runningPid()).toBe(pid);
+    const list = cli(['rollback', '--list', '--json']);
+    expect(JSON.parse(list.stdout)[0]).toMatchObject({ restored: false, files: [INI] });
+    const back = cli(['rollback']);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toMatch(/reloaded pgbouncer/);
+    expect(readFileSync(INI, 'utf8')).toBe(ini);
+    expect(await login()).toBe(1);
+  });
+
+  it('a listen_port change restarts pgbouncer on the new port', async () => {
+    const pid = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret'], { PGBOUNCER_PORT: '6433' });
+    expect(r.stderr).toMatch(/service restart \(daemon\): a reload cannot apply listen_port/);
+    expect(r.code).toBe(0);
+    expect(runningPid()).not.toBe(pid);
+    expect(await canConnect('127.0.0.1', 6433)).toBe(true);
+    const again = cli(['development', '--yes', '--copy-server-secret']);
+    expect(again.code).toBe(0);
+    expect(await login()).toBe(1);
+  });
+});
