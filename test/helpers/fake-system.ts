@@ -1,0 +1,91 @@
+import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from '../../src/system/system.js';
+
+export interface FakeFile {
+  content: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+}
+
+type Answer = Partial<ExecResult> | ((args: readonly string[], options: ExecOptions) => Partial<ExecResult>);
+
+/**
+ * An in-memory host: files, directories, executables on PATH, and a table of commands.
+ * A command that is not in the table throws, so an unexpected shell-out fails the test loudly
+ * (np's stub-execa idea, without the fall-through to the real thing).
+ */
+export class FakeSystem implements System {
+  readonly files = new Map<string, FakeFile>();
+  readonly dirs = new Set<string>(['/']);
+  readonly binaries = new Map<string, string>();
+  readonly calls: { cmd: string; args: string[]; input?: string }[] = [];
+  private readonly table: { pattern: RegExp; answer: Answer }[] = [];
+  private clock = 1;
+
+  on(pattern: RegExp | string, answer: Answer): this {
+    this.table.unshift({ pattern: typeof pattern === 'string' ? new RegExp(`^(\\S*/)?${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : pattern, answer });
+    return this;
+  }
+
+  file(path: string, content: string, mode = 0o644, uid = 0, gid = 0): this {
+    this.files.set(path, { content, mode, uid, gid, mtimeMs: this.clock++ });
+    for (let d = path.slice(0, path.lastIndexOf('/')); d; d = d.slice(0, d.lastIndexOf('/'))) this.dirs.add(d);
+    return this;
+  }
+
+  binary(name: string, path: string): this {
+    this.binaries.set(name, path);
+    return this.file(path, '', 0o755);
+  }
+
+  async exec(cmd: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    this.calls.push({ cmd, args: [...args], ...(options.input !== undefined ? { input: options.input } : {}) });
+    const line = [cmd, ...args].join(' ');
+    const hit = this.table.find((t) => t.pattern.test(line));
+    if (!hit) throw new Error(`FakeSystem: unexpected command: ${line}`);
+    const r = typeof hit.answer === 'function' ? hit.answer(args, options) : hit.answer;
+    return { exitCode: r.exitCode ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  async readFile(path: string): Promise<string | undefined> {
+    return this.files.get(path)?.content;
+  }
+
+  async stat(path: string): Promise<FileStat | undefined> {
+    const f = this.files.get(path);
+    if (f) return { mode: f.mode, uid: f.uid, gid: f.gid, size: f.content.length, mtimeMs: f.mtimeMs, isFile: true, isDirectory: false };
+    if (this.dirs.has(path)) return { mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs: 0, isFile: false, isDirectory: true };
+    return undefined;
+  }
+
+  async writeFile(path: string, data: string, options: WriteFileOptions): Promise<void> {
+    const old = this.files.get(path);
+    this.file(path, data, options.mode, options.uid ?? old?.uid ?? 0, options.gid ?? old?.gid ?? 0);
+  }
+
+  async mkdir(path: string): Promise<void> {
+    for (let d = path; d; d = d.slice(0, d.lastIndexOf('/'))) this.dirs.add(d);
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return this.files.has(path) || this.dirs.has(path);
+  }
+
+  async which(cmd: string): Promise<string | undefined> {
+    return this.binaries.get(cmd);
+  }
+
+  async setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void> {
+    const f = this.files.get(path);
+    if (f) this.files.set(path, { ...f, mode, uid: uid ?? f.uid, gid: gid ?? f.gid });
+  }
+
+  async remove(path: string): Promise<void> {
+    this.files.delete(path);
+  }
+
+  commandLines(): string[] {
+    return this.calls.map((c) => [c.cmd, ...c.args].join(' '));
+  }
+}
