@@ -129,9 +129,10 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
           if (step.action === 'unchanged') { record(step, 'unchanged'); break; }
           const previous = await system.readFile(step.path);
           const st = await system.stat(step.path);
-          undo.push({ path: step.path, previous: previous !== undefined && st ? { content: previous, mode: st.mode, uid: st.uid, gid: st.gid } : undefined });
           if (step.action === 'fix-permissions') await system.setPermissions(step.path, step.mode, step.uid, step.gid);
           else await system.writeFile(step.path, step.content, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
+          // Recorded once the write happened: a failed atomic write changed nothing to undo.
+          undo.push({ path: step.path, previous: previous !== undefined && st ? { content: previous, mode: st.mode, uid: st.uid, gid: st.gid } : undefined });
           record(step, 'changed', step.action);
           break;
         }

@@ -123,7 +123,9 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress });
     const changed = installed || result.changed;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
-    else ctx.stderr.write(changed ? 'done: pgbouncer is configured and verified\n' : 'nothing to do: the host already matches the profile\n');
+    else if (!changed) ctx.stderr.write('nothing to do: the host already matches the profile\n');
+    else if (root) ctx.stderr.write(`done: files written under ${root}; service, firewall and login checks are left to the live host\n`);
+    else ctx.stderr.write(`done: pgbouncer is configured${prepared.plan.steps.some((s) => s.kind === 'verify') ? ' and verified' : ''}\n`);
     return 0;
   } finally {
     await release();
@@ -149,7 +151,12 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     const v = setting(config, key);
     return typeof v === 'string' ? v : undefined;
   };
-  const dirs = [text('pidfile'), text('logfile'), text('unix_socket_dir')].filter((p): p is string => !!p).map((p, i) => (i < 2 ? posix.dirname(p) : p));
+  const dirs = [
+    posix.dirname(facts.distro.iniPath),
+    posix.dirname(text('auth_file') ?? facts.distro.userlistPath),
+    ...[text('pidfile'), text('logfile')].filter((p): p is string => !!p).map((p) => posix.dirname(p)),
+    ...(text('unix_socket_dir') ? [text('unix_socket_dir')!] : []),
+  ];
   await addConfigPathFacts(system, facts, { dirs, ...(text('logfile') ? { logfile: text('logfile')! } : {}), ...(text('auth_file') ? { authFile: text('auth_file')! } : {}) });
   const password = config.profile.database.password?.reveal();
   let serverSecret: string | undefined;

@@ -93,18 +93,32 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     notes.push(`pgbouncer ${facts.pgbouncer.version ?? ''} is installed already; --repo pgdg only matters for a fresh install (upgrade it with your package manager)`);
   }
 
-  // 2. Directories pgbouncer writes into as the service user.
-  const dirs = new Map<string, string>();
+  // 2. Directories: the config folder (root's, readable by all as the packages ship it), and the
+  // folders pgbouncer writes into as the service user.
   const pidfile = settingText(config, 'pidfile');
   const logfile = settingText(config, 'logfile');
   const socketDir = settingText(config, 'unix_socket_dir');
-  if (pidfile) dirs.set(posix.dirname(pidfile), 'holds the pidfile');
-  if (logfile) dirs.set(posix.dirname(logfile), dirs.has(posix.dirname(logfile)) ? `${dirs.get(posix.dirname(logfile))} and the logfile` : 'holds the logfile');
-  if (socketDir) dirs.set(socketDir, dirs.has(socketDir) ? `${dirs.get(socketDir)} and the unix socket` : 'holds the unix socket');
-  for (const [path, why] of dirs) {
-    const exists = facts.existingDirs.has(path);
-    const step: DirectoryStep = { kind: 'directory', path, mode: 0o2775, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid, action: exists ? 'unchanged' : 'create', why };
-    steps.push(step);
+  const authFile = settingText(config, 'auth_file') ?? distro.userlistPath;
+  const dirs = new Map<string, { why: string[]; serviceOwned: boolean }>();
+  const want = (path: string, why: string, serviceOwned: boolean) => {
+    const d = dirs.get(path) ?? { why: [], serviceOwned };
+    d.why.push(why);
+    dirs.set(path, d);
+  };
+  want(posix.dirname(distro.iniPath), 'holds pgbouncer.ini', false);
+  want(posix.dirname(authFile), 'holds userlist.txt', false);
+  if (pidfile) want(posix.dirname(pidfile), 'holds the pidfile', true);
+  if (logfile) want(posix.dirname(logfile), 'holds the logfile', true);
+  if (socketDir) want(socketDir, 'holds the unix socket', true);
+  for (const [path, d] of dirs) {
+    steps.push({
+      kind: 'directory', path,
+      mode: d.serviceOwned ? 0o2775 : 0o755,
+      owner: d.serviceOwned ? user : 'root', group: d.serviceOwned ? group : 'root',
+      uid: d.serviceOwned ? serviceUser.uid : 0, gid: d.serviceOwned ? serviceUser.gid : 0,
+      action: facts.existingDirs.has(path) ? 'unchanged' : 'create',
+      why: d.why.join(' and '),
+    });
   }
 
   // 3. Files.
@@ -115,7 +129,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     action: iniAction, content: desired.ini, diff: iniAction === 'create' || iniAction === 'update' ? unifiedDiff(distro.iniPath, facts.ini?.content, desired.ini, false) : '',
     secret: false, notify: 'reload', why: 'pgbouncer configuration',
   });
-  const userlistPath = settingText(config, 'auth_file') ?? distro.userlistPath;
+  const userlistPath = authFile;
   const current = userlistPath === facts.userlist?.path ? facts.userlist : undefined;
   const ulAction = fileAction(current, desired.userlist, 0o600, serviceUser.uid, serviceUser.gid);
   fileSteps.push({
