@@ -57,7 +57,8 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
     .option('--copy-server-secret', "put PostgreSQL's own SCRAM verifier of DBUSER into userlist.txt (reads pg_authid with PG* admin credentials)")
     .option('-v, --verbose', 'also show the steps with nothing to do')
     .addOption(new Option('--repo <repo>', 'package repository for pgbouncer').choices(['distro', 'pgdg']).default('distro'))
-    .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto')
+    .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto (one per core)')
+    .option('--no-peers', 'with --processes on pgbouncer < 1.19: run without [peers] (cancel requests may get lost)')
     .action(async (environment: string, opts) => {
       const { runApply } = await import('./commands/apply.js');
       setCode(await runApply(environment, opts, await getCtx()));
@@ -65,6 +66,8 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
 
   withProfileOptions(program.command('render').argument('<environment>').description('write pgbouncer.ini and userlist.txt into a folder'))
     .requiredOption('--out <dir>', 'folder to write into')
+    .option('--processes <n>', 'one config per process on the same port (so_reuseport + peers), N or auto')
+    .option('--no-peers', 'with --processes on pgbouncer < 1.19: run without [peers] (cancel requests may get lost)')
     .action(async (environment: string, opts) => {
       const { runRender } = await import('./commands/render.js');
       setCode(await runRender(environment, opts, await getCtx()));

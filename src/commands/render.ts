@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseProcesses, splitIntoProcesses } from '../render/processes.js';
 import type { Context } from '../context.js';
 import { InputErrors } from '../errors.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
@@ -8,6 +10,8 @@ import { printWarnings } from './output.js';
 
 export interface RenderOptions extends ProfileOptions {
   out: string;
+  processes?: string;
+  peers?: boolean;
 }
 
 /** `pgb-setup render <environment> --out DIR`: pgbouncer.ini (0640) and userlist.txt (0600) into DIR. */
@@ -21,11 +25,15 @@ export async function runRender(environment: string, opts: RenderOptions, ctx: C
   const outDir = resolve(ctx.cwd, opts.out);
   const userlistPath = join(outDir, 'userlist.txt');
   const existing = await ctx.system.readFile(userlistPath);
-  const ini = renderPgbouncerIni(config);
+  const processes = parseProcesses(opts.processes, availableParallelism());
+  const inis =
+    processes > 1
+      ? splitIntoProcesses(config, processes, join(outDir, 'pgbouncer.ini'), { peers: opts.peers !== false }).map((p) => ({ path: p.iniPath, text: renderPgbouncerIni(p.config, p.group) }))
+      : [{ path: join(outDir, 'pgbouncer.ini'), text: renderPgbouncerIni(config) }];
   const userlist = renderUserlist(config, userlistEntries(config, existing));
   await ctx.system.mkdir(outDir, { mode: 0o750 });
-  await ctx.system.writeFile(join(outDir, 'pgbouncer.ini'), ini, { mode: 0o640 });
+  for (const ini of inis) await ctx.system.writeFile(ini.path, ini.text, { mode: 0o640 });
   await ctx.system.writeFile(userlistPath, userlist, { mode: 0o600 });
-  ctx.stderr.write(`wrote ${join(outDir, 'pgbouncer.ini')} (0640) and ${userlistPath} (0600) for pgbouncer ${config.target.version}\n`);
+  ctx.stderr.write(`wrote ${inis.map((i) => i.path).join(', ')} (0640) and ${userlistPath} (0600) for pgbouncer ${config.target.version}\n`);
   return 0;
 }

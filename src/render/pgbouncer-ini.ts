@@ -56,11 +56,20 @@ export function databaseLines(config: ResolvedConfig): DatabaseLine[] {
   return lines;
 }
 
-export function renderPgbouncerIni(config: ResolvedConfig): string {
+export interface ProcessGroup {
+  id: number;
+  count: number;
+  /** [peers] entries: every process of the group, by its unix socket folder. Empty without peers. */
+  peers: { id: number; socketDir: string; port: number }[];
+}
+
+export function renderPgbouncerIni(config: ResolvedConfig, group?: ProcessGroup): string {
   return renderTemplate('pgbouncer.ini', {
     environment: config.environment,
     targetVersion: config.target.version,
+    process: group ? { id: group.id, count: group.count } : false,
     databases: databaseLines(config),
+    peers: (group?.peers ?? []).map((p) => ({ id: p.id, connection: `host=${connectionValue(p.socketDir)} port=${p.port}` })),
     settings: config.settings.map((s) => ({ key: s.key, value: formatSettingValue(s.value) })),
   });
 }
