@@ -163,7 +163,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
       }
     } catch (e) {
       record(step, 'failed', (e as Error).message);
-      if (undo.length > 0) await rollBack(undo, service, deps, ini);
+      if (undo.length > 0) await rollBack(undo, service, deps);
       throw e;
     }
   }
@@ -177,17 +177,12 @@ async function logHint(system: System, ini: FileStep | undefined): Promise<strin
   return line ? ` (pgbouncer: ${line})` : '';
 }
 
-function pidfileOf(ini: FileStep | undefined, facts: HostFacts): string {
-  return (ini ? /^pidfile\s*=\s*(.+)$/m.exec(ini.content)?.[1]?.trim() : undefined) ?? facts.distro.pidfile;
+function pidfileOfText(ini: string): string | undefined {
+  return /^pidfile\s*=\s*(.+)$/m.exec(ini)?.[1]?.trim();
 }
 
 async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
-  const { system, facts } = deps;
-  if (step.manager === 'systemd') {
-    for (const c of step.commands) await run(system, c);
-    return;
-  }
-  const pidfile = pidfileOf(ini, facts);
+  const { system } = deps;
   for (const c of step.commands) {
     if (c.cmd === 'kill' && c.args[0] === '-INT') {
       await stopPid(system, Number(c.args[1]), 30_000);
@@ -195,20 +190,20 @@ async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | un
     }
     await run(system, c);
   }
-  if (step.action === 'start' || step.action === 'restart') {
-    // pgbouncer -d returns once it forked; the pidfile and the socket follow shortly.
+  if (step.manager === 'systemd') return;
+  // pgbouncer -d returns once it forked; the pidfile and the socket follow shortly.
+  await sleep(step.action === 'reload' ? 200 : 0);
+  for (const pidfile of step.pidfiles) {
     for (let i = 0; i < 50 && (await pidFromFile(system, pidfile)) === undefined; i++) await sleep(50);
     const pid = await pidFromFile(system, pidfile);
-    if (pid === undefined || !(await isAlive(system, pid))) throw new RuntimeError(`pgbouncer did not stay up${await logHint(system, ini)}`);
-  } else if (step.action === 'reload') {
-    await sleep(200);
-    const pid = await pidFromFile(system, pidfile);
-    if (pid === undefined || !(await isAlive(system, pid))) throw new RuntimeError(`pgbouncer exited after the reload${await logHint(system, ini)}`);
+    if (pid === undefined || !(await isAlive(system, pid))) {
+      throw new RuntimeError(`pgbouncer (${pidfile}) did not stay up after the ${step.action}${await logHint(system, ini)}`);
+    }
   }
 }
 
 /** Puts the previous files back and brings the service back on them. */
-async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolean } | undefined, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
+async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolean } | undefined, deps: ApplyDeps): Promise<void> {
   const { system, facts } = deps;
   for (const u of [...undo].reverse()) {
     if (u.previous) await system.writeFile(u.path, u.previous.content, { mode: u.previous.mode, uid: u.previous.uid, gid: u.previous.gid });
@@ -217,18 +212,26 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
   deps.progress(`↺ restored ${undo.map((u) => u.path).join(', ')}`);
   if (!service || service.step.action === 'none') return;
   try {
-    const pidfile = pidfileOf(ini, facts);
-    const pid = await pidFromFile(system, pidfile);
-    const alive = pid !== undefined && (await isAlive(system, pid));
     if (service.step.manager === 'systemd') {
       await system.exec('systemctl', [facts.running ? 'restart' : 'stop', facts.distro.serviceName]);
-    } else if (!facts.running) {
-      if (alive) await stopPid(system, pid!, 5000);
-    } else if (alive) {
-      await system.exec('kill', ['-HUP', String(pid)]);
-    } else {
-      const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
-      await system.exec(binary, ['-d', '-u', facts.serviceUser.user, facts.distro.iniPath]);
+    }
+    for (const pidfile of service.step.manager === 'daemon' ? service.step.pidfiles : []) {
+      const pid = await pidFromFile(system, pidfile);
+      const alive = pid !== undefined && (await isAlive(system, pid));
+      const before = facts.runningByPidfile.get(pidfile);
+      if (before === undefined) {
+        if (alive) await stopPid(system, pid!, 5000);
+      } else if (alive) {
+        await system.exec('kill', ['-HUP', String(pid)]);
+      } else {
+        const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
+        const ini = [...facts.iniFiles.values()].find((f) => pidfileOfText(f.content) === pidfile);
+        if (ini) await system.exec(binary, ['-d', '-u', facts.serviceUser.user, ini.path]);
+      }
+    }
+    const single = facts.running;
+    if (service.step.manager === 'daemon' && single && !service.step.pidfiles.includes(single.pidfile) && !(await isAlive(system, single.pid))) {
+      await system.exec(facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary, ['-d', '-u', facts.serviceUser.user, facts.distro.iniPath]);
     }
     deps.progress(`↺ pgbouncer ${facts.running ? 'back on the previous config' : 'stopped again (it was not running before)'}`);
   } catch (e) {

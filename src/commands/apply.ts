@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { InputError, InputErrors, PgbSetupError } from '../errors.js';
@@ -9,7 +10,8 @@ import { Secret } from '../profile/secret.js';
 import { parseUserlist, upsertUserlistEntry } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
 import { renderUserlist, userlistEntries } from '../render/userlist.js';
-import { buildPlan, type PlanOptions } from '../plan/build-plan.js';
+import { buildPlan, type Instance, type PlanOptions } from '../plan/build-plan.js';
+import { parseProcesses, splitIntoProcesses } from '../render/processes.js';
 import { formatPlan, planToJson } from '../plan/format.js';
 import type { Plan } from '../plan/types.js';
 import { createNodeSystem } from '../system/node-system.js';
@@ -31,6 +33,8 @@ export interface ApplyOptions extends ProfileOptions {
   skipService?: boolean;
   skipVerify?: boolean;
   copyServerSecret?: boolean;
+  processes?: string;
+  peers?: boolean;
   repo?: 'distro' | 'pgdg';
   verbose?: boolean;
 }
@@ -146,25 +150,47 @@ async function configFor(environment: string, opts: ApplyOptions, ctx: Context, 
   });
 }
 
+/** One instance per pgbouncer process: the single pgbouncer.ini, or pgbouncer-<n>.ini for --processes. */
+export function instancesFor(config: ResolvedConfig, facts: HostFacts, opts: Pick<ApplyOptions, 'processes' | 'peers'>): Instance[] {
+  const count = parseProcesses(opts.processes, availableParallelism());
+  if (count === 1) return [{ id: undefined, iniPath: facts.distro.iniPath, content: renderPgbouncerIni(config), config }];
+  return splitIntoProcesses(config, count, facts.distro.iniPath, { peers: opts.peers !== false }).map((p) => ({
+    id: p.id,
+    iniPath: p.iniPath,
+    content: renderPgbouncerIni(p.config, p.group),
+    config: p.config,
+  }));
+}
+
 async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[]): Promise<Prepared> {
-  const text = (key: string) => {
-    const v = setting(config, key);
+  const instances = instancesFor(config, facts, opts);
+  const text = (c: ResolvedConfig, key: string) => {
+    const v = setting(c, key);
     return typeof v === 'string' ? v : undefined;
   };
-  const dirs = [
-    posix.dirname(facts.distro.iniPath),
-    posix.dirname(text('auth_file') ?? facts.distro.userlistPath),
-    ...[text('pidfile'), text('logfile')].filter((p): p is string => !!p).map((p) => posix.dirname(p)),
-    ...(text('unix_socket_dir') ? [text('unix_socket_dir')!] : []),
-  ];
-  await addConfigPathFacts(system, facts, { dirs, ...(text('logfile') ? { logfile: text('logfile')! } : {}), ...(text('auth_file') ? { authFile: text('auth_file')! } : {}) });
+  const each = (key: string) => instances.map((i) => text(i.config, key)).filter((p): p is string => !!p);
+  const authFile = text(config, 'auth_file');
+  await addConfigPathFacts(system, facts, {
+    dirs: [
+      posix.dirname(facts.distro.iniPath),
+      posix.dirname(authFile ?? facts.distro.userlistPath),
+      ...each('pidfile').map((p) => posix.dirname(p)),
+      ...each('logfile').map((p) => posix.dirname(p)),
+      ...each('unix_socket_dir'),
+    ],
+    iniPaths: instances.map((i) => i.iniPath),
+    logfiles: each('logfile'),
+    pidfiles: each('pidfile'),
+    unitPaths: [posix.join(facts.distro.systemdDropInDir, 'pgb-setup.conf'), '/etc/systemd/system/pgbouncer@.service', '/etc/systemd/system/pgbouncer-group.target'],
+    ...(authFile ? { authFile } : {}),
+  });
   const password = config.profile.database.password?.reveal();
   let serverSecret: string | undefined;
   if (opts.copyServerSecret && config.profile.database.user && password) {
     const { readServerVerifier } = await import('../apply/server-secret.js');
     serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
   }
-  const desired = { ini: renderPgbouncerIni(config), userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
+  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {
     allowFrom: allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from,
     skipInstall: Boolean(opts.skipInstall),

@@ -40,11 +40,16 @@ export interface HostFacts {
   running: { pid: number; pidfile: string } | undefined;
   /** Open-files limit a daemon started from here inherits (ulimit -n). */
   nofileLimit: number | undefined;
-  /** The systemd drop-in pgb-setup writes, when present. */
-  dropIn: FileFact | undefined;
   /** Filled by addConfigPathFacts once the config says where pgbouncer writes. */
   existingDirs: Set<string>;
-  logfile: FileFact | undefined;
+  /** Every pgbouncer ini the plan manages (one, or one per process), as on disk. */
+  iniFiles: Map<string, FileFact>;
+  /** Owner and mode of each logfile (content not read). */
+  logfiles: Map<string, FileFact>;
+  /** systemd unit files and drop-ins pgb-setup writes. */
+  unitFiles: Map<string, FileFact>;
+  /** pidfile → PID of a pgbouncer that runs now. */
+  runningByPidfile: Map<string, number>;
   /** pgbouncer version the package manager would install, when it is not installed yet. */
   candidateVersion: string | undefined;
 }
@@ -110,7 +115,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
   const live = options.root === undefined;
   const os = await readOsRelease(system);
   const distro = resolveDistro(os);
-  const [pgbouncer, serviceUser, systemd, firewall, ini, userlist, nofile, dropIn] = await Promise.all([
+  const [pgbouncer, serviceUser, systemd, firewall, ini, userlist, nofile] = await Promise.all([
     detectPgbouncer(system, distro, live),
     detectServiceUser(system, distro),
     live ? system.exists('/run/systemd/system') : Promise.resolve(false),
@@ -118,7 +123,6 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     readFileFact(system, distro.iniPath),
     readFileFact(system, distro.userlistPath),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
-    readFileFact(system, `${distro.systemdDropInDir}/pgb-setup.conf`),
   ]);
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
   const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile) : undefined;
@@ -137,9 +141,11 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     userlist,
     running,
     nofileLimit: Number.isInteger(limit) && limit > 0 ? limit : undefined,
-    dropIn,
     existingDirs: new Set(),
-    logfile: undefined,
+    iniFiles: new Map(ini ? [[ini.path, ini]] : []),
+    logfiles: new Map(),
+    unitFiles: new Map(),
+    runningByPidfile: new Map(running ? [[running.pidfile, running.pid]] : []),
     candidateVersion,
   };
 }
@@ -156,14 +162,26 @@ async function packageCandidateVersion(system: System, distro: DistroSpec): Prom
   return [parts[0], parts[1], parts[2] ?? '0'].join('.');
 }
 
-/** Facts about the paths the resolved config names (directories, logfile, a moved auth_file). */
-export async function addConfigPathFacts(system: System, facts: HostFacts, paths: { dirs: string[]; logfile?: string; authFile?: string }): Promise<void> {
-  const [dirStats, logfile, userlist] = await Promise.all([
+/** Facts about the paths the resolved config names (directories, logfiles, inis, pidfiles, units). */
+export async function addConfigPathFacts(
+  system: System,
+  facts: HostFacts,
+  paths: { dirs: string[]; iniPaths: string[]; logfiles: string[]; pidfiles: string[]; unitPaths: string[]; authFile?: string },
+): Promise<void> {
+  const read = async <T>(list: string[], fn: (p: string) => Promise<T | undefined>) =>
+    new Map((await Promise.all(list.map(async (p) => [p, await fn(p)] as const))).filter((e): e is readonly [string, Awaited<T>] => e[1] !== undefined) as [string, T][]);
+  const [dirStats, iniFiles, logfiles, unitFiles, running, userlist] = await Promise.all([
     Promise.all(paths.dirs.map(async (d) => [d, await system.stat(d)] as const)),
-    paths.logfile ? statFact(system, paths.logfile) : Promise.resolve(undefined),
+    read(paths.iniPaths, (p) => readFileFact(system, p)),
+    read(paths.logfiles, (p) => statFact(system, p)),
+    facts.systemd ? read(paths.unitPaths, (p) => readFileFact(system, p)) : Promise.resolve(new Map<string, FileFact>()),
+    facts.live ? read(paths.pidfiles, async (p) => (await findRunning(system, p))?.pid) : Promise.resolve(new Map<string, number>()),
     paths.authFile && paths.authFile !== facts.userlist?.path ? readFileFact(system, paths.authFile) : Promise.resolve(facts.userlist),
   ]);
   facts.existingDirs = new Set(dirStats.filter(([, st]) => st?.isDirectory).map(([d]) => d));
-  facts.logfile = logfile;
+  for (const [k, v] of iniFiles) facts.iniFiles.set(k, v);
+  facts.logfiles = logfiles;
+  facts.unitFiles = unitFiles;
+  for (const [k, v] of running) facts.runningByPidfile.set(k, v);
   facts.userlist = userlist;
 }

@@ -25,8 +25,16 @@ export interface PlanOptions {
 export const BACKUP_ROOT = '/var/backups/pgb-setup';
 const DROP_IN_NAME = 'pgb-setup.conf';
 
+/** One pgbouncer process: its ini and the config it was rendered from. A single process has no id. */
+export interface Instance {
+  id: number | undefined;
+  iniPath: string;
+  content: string;
+  config: ResolvedConfig;
+}
+
 export interface DesiredFiles {
-  ini: string;
+  instances: Instance[];
   userlist: string;
 }
 
@@ -95,9 +103,6 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
 
   // 2. Directories: the config folder (root's, readable by all as the packages ship it), and the
   // folders pgbouncer writes into as the service user.
-  const pidfile = settingText(config, 'pidfile');
-  const logfile = settingText(config, 'logfile');
-  const socketDir = settingText(config, 'unix_socket_dir');
   const authFile = settingText(config, 'auth_file') ?? distro.userlistPath;
   const dirs = new Map<string, { why: string[]; serviceOwned: boolean }>();
   const want = (path: string, why: string, serviceOwned: boolean) => {
@@ -107,9 +112,14 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   };
   want(posix.dirname(distro.iniPath), 'holds pgbouncer.ini', false);
   want(posix.dirname(authFile), 'holds userlist.txt', false);
-  if (pidfile) want(posix.dirname(pidfile), 'holds the pidfile', true);
-  if (logfile) want(posix.dirname(logfile), 'holds the logfile', true);
-  if (socketDir) want(socketDir, 'holds the unix socket', true);
+  for (const inst of desired.instances) {
+    const pidfile = settingText(inst.config, 'pidfile');
+    const logfile = settingText(inst.config, 'logfile');
+    const socketDir = settingText(inst.config, 'unix_socket_dir');
+    if (pidfile) want(posix.dirname(pidfile), 'holds the pidfile', true);
+    if (logfile) want(posix.dirname(logfile), 'holds the logfile', true);
+    if (socketDir) want(socketDir, 'holds the unix socket', true);
+  }
   for (const [path, d] of dirs) {
     steps.push({
       kind: 'directory', path,
@@ -117,18 +127,21 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
       owner: d.serviceOwned ? user : 'root', group: d.serviceOwned ? group : 'root',
       uid: d.serviceOwned ? serviceUser.uid : 0, gid: d.serviceOwned ? serviceUser.gid : 0,
       action: facts.existingDirs.has(path) ? 'unchanged' : 'create',
-      why: d.why.join(' and '),
+      why: [...new Set(d.why)].join(' and '),
     });
   }
 
   // 3. Files.
   const fileSteps: FileStep[] = [];
-  const iniAction = fileAction(facts.ini, desired.ini, 0o640, serviceUser.uid, serviceUser.gid);
-  fileSteps.push({
-    kind: 'file', path: distro.iniPath, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
-    action: iniAction, content: desired.ini, diff: iniAction === 'create' || iniAction === 'update' ? unifiedDiff(distro.iniPath, facts.ini?.content, desired.ini, false) : '',
-    secret: false, notify: 'reload', why: 'pgbouncer configuration',
-  });
+  for (const inst of desired.instances) {
+    const current = facts.iniFiles.get(inst.iniPath);
+    const action = fileAction(current, inst.content, 0o640, serviceUser.uid, serviceUser.gid);
+    fileSteps.push({
+      kind: 'file', path: inst.iniPath, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
+      action, content: inst.content, diff: action === 'create' || action === 'update' ? unifiedDiff(inst.iniPath, current?.content, inst.content, false) : '',
+      secret: false, notify: 'reload', why: inst.id === undefined ? 'pgbouncer configuration' : `pgbouncer configuration of process ${inst.id}`,
+    });
+  }
   const userlistPath = authFile;
   const current = userlistPath === facts.userlist?.path ? facts.userlist : undefined;
   const ulAction = fileAction(current, desired.userlist, 0o600, serviceUser.uid, serviceUser.gid);
@@ -140,8 +153,10 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   if (facts.userlist && current && current.mode & 0o077 && ulAction !== 'unchanged') {
     notes.push(`${userlistPath} was readable by ${current.mode & 0o007 ? 'every user' : 'its group'} (mode ${current.mode.toString(8).padStart(4, '0')}): set to 0600`);
   }
-  if (logfile) {
-    const log = facts.logfile;
+  for (const inst of desired.instances) {
+    const logfile = settingText(inst.config, 'logfile');
+    if (!logfile) continue;
+    const log = facts.logfiles.get(logfile);
     const wrongOwner = log && serviceUser.uid !== undefined && log.uid !== serviceUser.uid;
     fileSteps.push({
       kind: 'file', path: logfile, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
@@ -152,14 +167,15 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   if (facts.systemd) {
     const budget = poolBudget(config);
     const limit = Math.max(1024, Math.ceil((budget.fdEstimate * 1.2) / 1024) * 1024);
-    const path = posix.join(distro.systemdDropInDir, DROP_IN_NAME);
-    const content = `# Written by pgb-setup: max_client_conn plus server connections need about ${budget.fdEstimate} open files.\n[Service]\nLimitNOFILE=${limit}\n`;
-    const action = fileAction(facts.dropIn, content, 0o644, 0, 0);
-    fileSteps.push({ kind: 'file', path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content, diff: action === 'create' || action === 'update' ? unifiedDiff(path, facts.dropIn?.content, content, false) : '', secret: false, notify: 'daemon-reload', why: 'systemd limit on open files for pgbouncer' });
+    for (const unit of systemdFiles(facts, desired.instances, limit, budget.fdEstimate)) {
+      const current = facts.unitFiles.get(unit.path);
+      const action = fileAction(current, unit.content, 0o644, 0, 0);
+      fileSteps.push({ kind: 'file', path: unit.path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content: unit.content, diff: action === 'create' || action === 'update' ? unifiedDiff(unit.path, current?.content, unit.content, false) : '', secret: false, notify: 'daemon-reload', why: unit.why });
+    }
   }
 
   const contentChanges = fileSteps.filter((f) => f.action === 'create' || f.action === 'update');
-  const backups = fileSteps.filter((f) => f.action === 'update' && (f.path === distro.iniPath || f.path === userlistPath)).map((f) => f.path);
+  const backups = fileSteps.filter((f) => f.action === 'update' && f.notify === 'reload').map((f) => f.path);
   if (backups.length > 0) steps.push({ kind: 'backup', dir: posix.join(BACKUP_ROOT, options.backupStamp), files: backups });
 
   const configChanges = contentChanges.filter((f) => f.notify === 'reload');
@@ -187,7 +203,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   }
 
   // 5. Service.
-  const service = planService(facts, config, fileSteps, options);
+  const service = planService(facts, desired.instances, fileSteps, options);
   if (service) steps.push(service);
   else notes.push(options.skipService ? '--skip-service: pgbouncer not started or reloaded' : '--root: service not started (needs the live system)');
 
@@ -221,32 +237,107 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   };
 }
 
-function planService(facts: HostFacts, config: ResolvedConfig, files: FileStep[], options: PlanOptions): ServiceStep | undefined {
+function systemdFiles(facts: HostFacts, instances: Instance[], limit: number, fdEstimate: number): { path: string; content: string; why: string }[] {
+  const { distro } = facts;
+  const header = `# Written by pgb-setup: max_client_conn plus server connections need about ${fdEstimate} open files.\n`;
+  if (instances.length === 1) {
+    return [{ path: posix.join(distro.systemdDropInDir, DROP_IN_NAME), content: `${header}[Service]\nLimitNOFILE=${limit}\n`, why: 'systemd limit on open files for pgbouncer' }];
+  }
+  const binary = facts.pgbouncer.binary ?? distro.pgbouncerBinary;
+  const iniPattern = instances[0]!.iniPath.replace(/-1\.ini$/, '-%i.ini');
+  const unit = [
+    header.trimEnd(),
+    '[Unit]',
+    'Description=PgBouncer process %i of the pgb-setup group (so_reuseport)',
+    'After=network-online.target',
+    'PartOf=pgbouncer-group.target',
+    '',
+    '[Service]',
+    'Type=notify',
+    `User=${facts.serviceUser.user}`,
+    `Group=${facts.serviceUser.group}`,
+    `ExecStart=${binary} ${iniPattern}`,
+    'ExecReload=/bin/kill -HUP $MAINPID',
+    'KillSignal=SIGINT',
+    'Restart=on-failure',
+    `LimitNOFILE=${limit}`,
+    '',
+    '[Install]',
+    'WantedBy=pgbouncer-group.target',
+    '',
+  ].join('\n');
+  const target = [
+    '# Written by pgb-setup: starts every pgbouncer process of the group.',
+    '[Unit]',
+    'Description=PgBouncer processes of the pgb-setup group',
+    `Wants=${instances.map((i) => `pgbouncer@${i.id}.service`).join(' ')}`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+  return [
+    { path: '/etc/systemd/system/pgbouncer@.service', content: unit, why: 'systemd template unit: one instance per pgbouncer process' },
+    { path: '/etc/systemd/system/pgbouncer-group.target', content: target, why: 'systemd target that starts every process' },
+  ];
+}
+
+function pidfileOfInstance(inst: Instance, facts: HostFacts): string {
+  return settingText(inst.config, 'pidfile') ?? facts.distro.pidfile;
+}
+
+function planService(facts: HostFacts, instances: Instance[], files: FileStep[], options: PlanOptions): ServiceStep | undefined {
   if (!facts.live || options.skipService) return undefined;
-  const changedFiles = files.filter((f) => f.action === 'create' || f.action === 'update');
-  const restartKeys = restartKeysChanged(facts.ini?.content, config);
-  const needsRestart = restartKeys.length > 0 || changedFiles.some((f) => f.notify === 'daemon-reload');
-  const needsReload = changedFiles.some((f) => f.notify === 'reload');
-  const iniPath = facts.distro.iniPath;
+  const changed = (path: string) => files.some((f) => f.path === path && (f.action === 'create' || f.action === 'update'));
+  const unitChanged = files.some((f) => f.notify === 'daemon-reload' && (f.action === 'create' || f.action === 'update'));
+  const userlistChanged = files.some((f) => f.secret && (f.action === 'create' || f.action === 'update'));
+  const group = instances.length > 1;
   const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
   const user = facts.serviceUser.user;
-  if (facts.systemd) {
-    const unit = facts.distro.serviceName;
-    const daemonReload: PlanCommand[] = changedFiles.some((f) => f.notify === 'daemon-reload') ? [{ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new drop-in' }] : [];
-    if (!facts.running) return { kind: 'service', manager: 'systemd', action: 'start', reason: 'pgbouncer is not running', commands: [...daemonReload, { cmd: 'systemctl', args: ['enable', '--now', unit], why: 'start now and at boot' }] };
-    if (needsRestart) return { kind: 'service', manager: 'systemd', action: 'restart', reason: `a reload cannot apply ${restartKeys.join(', ') || 'LimitNOFILE'}`, commands: [...daemonReload, { cmd: 'systemctl', args: ['restart', unit], why: 'restart' }] };
-    if (needsReload) return { kind: 'service', manager: 'systemd', action: 'reload', reason: 'config changed; clients stay connected', commands: [{ cmd: 'systemctl', args: ['reload', unit], why: 'reload' }] };
-    return { kind: 'service', manager: 'systemd', action: 'none', reason: 'running with this config', commands: [] };
+  const pidfiles = instances.map((i) => pidfileOfInstance(i, facts));
+  const commands: PlanCommand[] = [];
+  const reasons: string[] = [];
+  const actions = new Set<ServiceStep['action']>();
+
+  // Moving from one process to a group (or back) stops what ran before: it holds the port without so_reuseport.
+  const single = facts.running;
+  if (group && single && !pidfiles.includes(single.pidfile)) {
+    commands.push(facts.systemd ? { cmd: 'systemctl', args: ['disable', '--now', facts.distro.serviceName], why: 'the single pgbouncer gives the port to the group' } : { cmd: 'kill', args: ['-INT', String(single.pid)], why: 'the single pgbouncer gives the port to the group' });
+    reasons.push('the single pgbouncer is replaced by the group');
   }
-  const start: PlanCommand = { cmd: binary, args: ['-d', '-u', user, iniPath], why: `start pgbouncer as ${user} (no systemd on this host)` };
-  if (!facts.running) return { kind: 'service', manager: 'daemon', action: 'start', reason: 'pgbouncer is not running', commands: [start] };
-  const pid = String(facts.running.pid);
-  if (needsRestart) {
-    return {
-      kind: 'service', manager: 'daemon', action: 'restart', reason: `a reload cannot apply ${restartKeys.join(', ')}`,
-      commands: [{ cmd: 'kill', args: ['-INT', pid], why: 'stop after the servers finish their transactions' }, start],
-    };
+  if (facts.systemd && unitChanged) commands.push({ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new unit files' });
+
+  for (const [n, inst] of instances.entries()) {
+    const pidfile = pidfiles[n]!;
+    const running = facts.runningByPidfile.get(pidfile);
+    const restartKeys = restartKeysChanged(facts.iniFiles.get(inst.iniPath)?.content, inst.config);
+    const needsRestart = restartKeys.length > 0 || unitChanged;
+    const needsReload = changed(inst.iniPath) || userlistChanged;
+    const label = inst.id === undefined ? 'pgbouncer' : `process ${inst.id}`;
+    const unit = inst.id === undefined ? facts.distro.serviceName : `pgbouncer@${inst.id}`;
+    if (running === undefined) {
+      actions.add('start');
+      reasons.push(`${label} is not running`);
+      commands.push(facts.systemd ? { cmd: 'systemctl', args: ['enable', '--now', unit], why: `start ${label} now and at boot` } : { cmd: binary, args: ['-d', '-u', user, inst.iniPath], why: `start ${label} as ${user} (no systemd on this host)` });
+    } else if (needsRestart) {
+      actions.add('restart');
+      reasons.push(`a reload cannot apply ${restartKeys.join(', ') || 'the new unit'} to ${label}`);
+      if (facts.systemd) commands.push({ cmd: 'systemctl', args: ['restart', unit], why: `restart ${label}` });
+      else commands.push({ cmd: 'kill', args: ['-INT', String(running)], why: `stop ${label} after its servers finish their transactions` }, { cmd: binary, args: ['-d', '-u', user, inst.iniPath], why: `start ${label} as ${user}` });
+    } else if (needsReload) {
+      actions.add('reload');
+      reasons.push(`${label}: config changed; clients stay connected`);
+      commands.push(facts.systemd ? { cmd: 'systemctl', args: ['reload', unit], why: `reload ${label}` } : { cmd: 'kill', args: ['-HUP', String(running)], why: `reload ${label} (SIGHUP)` });
+    }
   }
-  if (needsReload) return { kind: 'service', manager: 'daemon', action: 'reload', reason: 'config changed; clients stay connected', commands: [{ cmd: 'kill', args: ['-HUP', pid], why: 'reload (SIGHUP)' }] };
-  return { kind: 'service', manager: 'daemon', action: 'none', reason: 'running with this config', commands: [] };
+  if (group && facts.systemd && commands.some((c) => c.args[0] === 'enable')) commands.push({ cmd: 'systemctl', args: ['enable', 'pgbouncer-group.target'], why: 'start the group at boot' });
+  const action = actions.has('restart') ? 'restart' : actions.has('start') ? 'start' : actions.has('reload') ? 'reload' : commands.length > 0 ? 'restart' : 'none';
+  return {
+    kind: 'service',
+    manager: facts.systemd ? 'systemd' : 'daemon',
+    action,
+    reason: reasons.length > 0 ? reasons.join('; ') : 'running with this config',
+    commands,
+    pidfiles,
+  };
 }

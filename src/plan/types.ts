@@ -80,6 +80,8 @@ export interface ServiceStep {
   action: ServiceAction;
   reason: string;
   commands: PlanCommand[];
+  /** The pidfile of every process that must be running afterwards. */
+  pidfiles: string[];
 }
 
 export interface VerifyStep {
