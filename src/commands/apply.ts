@@ -162,6 +162,14 @@ export function instancesFor(config: ResolvedConfig, facts: HostFacts, opts: Pic
   }));
 }
 
+const MAX_GROUP = 64;
+
+function groupPidfiles(pidfile: string | undefined): string[] {
+  if (!pidfile) return [];
+  const ext = posix.extname(pidfile);
+  return Array.from({ length: MAX_GROUP }, (_, i) => `${pidfile.slice(0, pidfile.length - ext.length)}-${i + 1}${ext}`);
+}
+
 async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[]): Promise<Prepared> {
   const instances = instancesFor(config, facts, opts);
   const text = (c: ResolvedConfig, key: string) => {
@@ -180,7 +188,8 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     ],
     iniPaths: instances.map((i) => i.iniPath),
     logfiles: each('logfile'),
-    pidfiles: each('pidfile'),
+    // A single process also looks for a group left by an earlier --processes run: it must give back the port.
+    pidfiles: instances.length === 1 ? [...each('pidfile'), ...groupPidfiles(each('pidfile')[0])] : each('pidfile'),
     unitPaths: [posix.join(facts.distro.systemdDropInDir, 'pgb-setup.conf'), '/etc/systemd/system/pgbouncer@.service', '/etc/systemd/system/pgbouncer-group.target'],
     ...(authFile ? { authFile } : {}),
   });

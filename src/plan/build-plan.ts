@@ -305,6 +305,14 @@ function planService(facts: HostFacts, instances: Instance[], files: FileStep[],
     commands.push(facts.systemd ? { cmd: 'systemctl', args: ['disable', '--now', facts.distro.serviceName], why: 'the single pgbouncer gives the port to the group' } : { cmd: 'kill', args: ['-INT', String(single.pid)], why: 'the single pgbouncer gives the port to the group' });
     reasons.push('the single pgbouncer is replaced by the group');
   }
+  if (!group) {
+    for (const [pidfile, pid] of facts.runningByPidfile) {
+      if (pidfiles.includes(pidfile)) continue;
+      commands.push(facts.systemd ? { cmd: 'systemctl', args: ['disable', '--now', 'pgbouncer-group.target', 'pgbouncer@*'], why: 'the group gives the port back to a single pgbouncer' } : { cmd: 'kill', args: ['-INT', String(pid)], why: `stop the group process of ${pidfile}: a single pgbouncer takes the port back` });
+      reasons.push('the earlier --processes group is replaced by a single pgbouncer');
+      if (facts.systemd) break;
+    }
+  }
   if (facts.systemd && unitChanged) commands.push({ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new unit files' });
 
   for (const [n, inst] of instances.entries()) {

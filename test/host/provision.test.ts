@@ -142,4 +142,35 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     expect(again.code).toBe(0);
     expect(await login()).toBe(1);
   });
+
+  it('--processes 2 replaces the single pgbouncer by two on the same port, and back', async () => {
+    const single = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers']);
+    expect(r.stderr).not.toMatch(/pgb-setup:/);
+    expect(r.code).toBe(0);
+    expect(single === undefined || !isAlive(single)).toBe(true);
+    const pids = [1, 2].map((i) => Number(readFileSync(`/var/run/postgresql/pgbouncer-${i}.pid`, 'utf8').trim()));
+    expect(pids.every((p) => isAlive(p))).toBe(true);
+    for (const i of [1, 2]) {
+      expect(readFileSync(`/etc/pgbouncer/pgbouncer-${i}.ini`, 'utf8')).toMatch(/^so_reuseport = 1$/m);
+      expect(statSync(`/var/run/postgresql/pgbouncer-${i}`).isDirectory()).toBe(true);
+    }
+    for (let i = 0; i < 6; i++) expect(await login()).toBe(1);
+    const again = cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ changed: false });
+    // Back to one process: the group gives the port back.
+    const back = cli(['development', '--yes', '--copy-server-secret']);
+    expect(back.code).toBe(0);
+    expect(pids.some((p) => isAlive(p))).toBe(false);
+    expect(runningPid()).toBeDefined();
+    expect(await login()).toBe(1);
+  });
+
+  it('--processes 2 on pgbouncer 1.18 without --no-peers is refused with the reason, nothing changed', () => {
+    const ini = readFileSync(INI, 'utf8');
+    const r = cli(['development', '--yes', '--processes', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--processes 2: several processes on one port need \[peers\] \(pgbouncer 1\.19\+\)/);
+    expect(readFileSync(INI, 'utf8')).toBe(ini);
+  });
 });
