@@ -138,6 +138,28 @@ describe.each(['rhel-9', 'rocky-9', 'alma-9', 'centos-stream-9', 'fedora-40', 'a
   });
 });
 
+describe('--processes 2 on a systemd host (Rocky 9, pgbouncer 1.24)', () => {
+  it('writes one ini per process, a template unit and a target, and enables an instance per process', async () => {
+    const p = await plan(rhelHost('rocky-9'), ['production', '--processes', '2']);
+    const files = steps(p, 'file') as FileStep[];
+    const inis = files.filter((f) => /pgbouncer-\d\.ini$/.test(f.path));
+    expect(inis.map((f) => f.path)).toEqual(['/etc/pgbouncer/pgbouncer-1.ini', '/etc/pgbouncer/pgbouncer-2.ini']);
+    expect(inis[0]!.content).toMatch(/^peer_id = 1$/m);
+    expect(inis[1]!.content).toMatch(/^\[peers\]\n1 = host=\/tmp\/pgbouncer-1 port=6432\n2 = host=\/tmp\/pgbouncer-2 port=6432$/m);
+    const unit = files.find((f) => f.path === '/etc/systemd/system/pgbouncer@.service')!;
+    expect(unit.content).toMatch(/^ExecStart=\/usr\/bin\/pgbouncer \/etc\/pgbouncer\/pgbouncer-%i\.ini$/m);
+    expect(unit.content).toMatch(/^User=pgbouncer$/m);
+    expect(files.find((f) => f.path === '/etc/systemd/system/pgbouncer-group.target')!.content).toMatch(/^Wants=pgbouncer@1\.service pgbouncer@2\.service$/m);
+    const svc = steps(p, 'service')[0] as ServiceStep;
+    expect(svc.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual([
+      'systemctl daemon-reload',
+      'systemctl enable --now pgbouncer@1',
+      'systemctl enable --now pgbouncer@2',
+      'systemctl enable pgbouncer-group.target',
+    ]);
+  });
+});
+
 describe('unsupported hosts', () => {
   it.each(['alpine-3.20', 'arch'])('%s: exit 1 naming what is supported', async (fixture) => {
     const system = new FakeSystem().file('/etc/os-release', readFileSync(join(FIXTURES, fixture), 'utf8'));
