@@ -1,10 +1,15 @@
-/** The only place that talks to a person. Loaded lazily: inquirer costs start-up time. */
+/**
+ * The only place that talks to a person. Loaded lazily: inquirer costs start-up time.
+ * Prompts go to stderr: stdout carries data (plans, JSON, userlist lines) and may be redirected.
+ */
+const context = { output: process.stderr };
+
 export async function askText(message: string, defaultValue?: string): Promise<string> {
   const { input } = await import('@inquirer/prompts');
-  return input({ message, ...(defaultValue ? { default: defaultValue } : {}), required: true });
+  return input({ message, ...(defaultValue ? { default: defaultValue } : {}), required: true }, context);
 }
 
 export async function askSecret(message: string): Promise<string> {
   const { password } = await import('@inquirer/prompts');
-  return password({ message, mask: '*', validate: (v) => (v.length > 0 ? true : 'must not be empty') });
+  return password({ message, mask: '*', validate: (v) => (v.length > 0 ? true : 'must not be empty') }, context);
 }
