@@ -1,18 +1,33 @@
 import { createTwoFilesPatch } from 'diff';
 
-const ENTRY = /^(\s*"(?:[^"]|"")*"\s+)"(?:[^"]|"")*"(.*)$/;
+const ENTRY = /^(\s*"((?:[^"]|"")*)"\s+)"((?:[^"]|"")*)"(.*)$/;
 
-/** userlist.txt with every secret replaced by a mask, so a diff of it can be printed. */
-export function maskUserlist(text: string): string {
+/**
+ * userlist.txt with every secret replaced by a mask, so a diff of it can be printed. A secret that
+ * differs from `previous` (same user) is masked differently, so the diff still shows that it changes.
+ */
+export function maskUserlist(text: string, previous?: string): string {
+  const before = new Map<string, string>();
+  for (const line of (previous ?? '').split('\n')) {
+    const m = ENTRY.exec(line);
+    if (m) before.set(m[2]!, m[3]!);
+  }
   return text
     .split('\n')
-    .map((line) => line.replace(ENTRY, (_m, head: string, tail: string) => `${head}"********"${tail}`))
+    .map((line) =>
+      line.replace(ENTRY, (_m, head: string, user: string, secret: string, tail: string) => {
+        const changed = previous !== undefined && before.get(user) !== secret;
+        return `${head}"${changed ? '******** (new secret)' : '********'}"${tail}`;
+      }),
+    )
     .join('\n');
 }
 
 export function unifiedDiff(path: string, before: string | undefined, after: string, secret: boolean): string {
-  const mask = secret ? maskUserlist : (s: string) => s;
-  const patch = createTwoFilesPatch(before === undefined ? '/dev/null' : path, path, mask(before ?? ''), mask(after), '', '', { context: 2 });
+  const old = before ?? '';
+  const a = secret ? maskUserlist(old) : old;
+  const b = secret ? maskUserlist(after, old) : after;
+  const patch = createTwoFilesPatch(before === undefined ? '/dev/null' : path, path, a, b, '', '', { context: 2 });
   // Drop the "Index:"/"===" preamble; keep ---/+++ and hunks.
   return patch
     .split('\n')
