@@ -26,7 +26,7 @@ export function maskUserlist(text: string, previous?: string): string {
 export function unifiedDiff(path: string, before: string | undefined, after: string, secret: boolean): string {
   const old = before ?? '';
   const a = secret ? maskUserlist(old) : old;
-  const b = secret ? maskUserlist(after, old) : after;
+  const b = secret ? maskUserlist(after, before) : after;
   const patch = createTwoFilesPatch(before === undefined ? '/dev/null' : path, path, a, b, '', '', { context: 2 });
   // Drop the "Index:"/"===" preamble; keep ---/+++ and hunks.
   return patch
