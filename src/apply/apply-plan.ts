@@ -29,6 +29,8 @@ export interface ApplyDeps {
   /** The app user's password, for the candidate and final logins (never logged). */
   password?: string;
   progress: (line: string) => void;
+  /** Called as each step starts (a spinner on a terminal). */
+  begin?: (label: string) => void;
 }
 
 interface Undo {
@@ -76,6 +78,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
   const userlist = configFiles.find((f) => f.secret);
 
   for (const step of plan.steps) {
+    deps.begin?.(`${step.kind} ${describe(step)}`);
     try {
       switch (step.kind) {
         case 'package': {

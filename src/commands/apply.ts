@@ -82,7 +82,10 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   if (!dryRun && !root && !isRoot) {
     throw new PgbSetupError('applying changes this host: run it with sudo, or add --dry-run to only print the plan', 1);
   }
-  const progress = (line: string) => ctx.stderr.write(`${line}\n`);
+  const { createProgress } = await import('../ui/progress.js');
+  const spinner = createProgress(ctx.stderr, ctx.isTTY && !opts.json);
+  const progress = (line: string) => spinner.line(line);
+  const begin = (label: string) => spinner.begin(label);
   const release = dryRun ? async () => {} : await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock');
   try {
     let facts = await detectFacts(system, { root, isRoot });
@@ -113,7 +116,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     let installed = false;
     if (install) {
       progress(`… installing ${install.kind === 'package' ? install.packages.join(' ') : ''}`);
-      await applyPlan({ ...prepared.plan, steps: [install] }, { system, facts, progress });
+      await applyPlan({ ...prepared.plan, steps: [install] }, { system, facts, progress, begin });
       installed = true;
       facts = await detectFacts(system, { root, isRoot });
       prepared = await prepare();
@@ -124,7 +127,8 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
       return 0;
     }
     if (!opts.json) ctx.stderr.write(formatPlan(prepared.plan, opts.verbose));
-    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress });
+    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin });
+    spinner.stop();
     const changed = installed || result.changed;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
     else if (!changed) ctx.stderr.write('nothing to do: the host already matches the profile\n');
@@ -132,6 +136,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     else ctx.stderr.write(`done: pgbouncer is configured${prepared.plan.steps.some((s) => s.kind === 'verify') ? ' and verified' : ''}\n`);
     return 0;
   } finally {
+    spinner.stop();
     await release();
   }
 }
