@@ -233,8 +233,19 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     steps,
     changed,
     notes,
-    warnings: [...config.warnings],
+    warnings: [...config.warnings, ...md5SecretsUnderScram(config, desired.userlist)],
   };
+}
+
+/** Users whose md5 secret cannot log in once auth_type is scram-sha-256 (pgbouncer: "user has MD5 secret"). */
+function md5SecretsUnderScram(config: ResolvedConfig, userlist: string): string[] {
+  if (settingText(config, 'auth_type') !== 'scram-sha-256') return [];
+  const out: string[] = [];
+  userlist.split('\n').forEach((line, i) => {
+    const m = /^\s*"((?:[^"]|"")*)"\s+"md5[0-9a-f]{32}"/.exec(line);
+    if (m) out.push(`userlist.txt line ${i + 1}: ${m[1]!.replaceAll('""', '"')} has an md5 secret, which cannot log in with auth_type scram-sha-256; rotate it with "pgb-setup hash-user ${m[1]!.replaceAll('""', '"')} --userlist ..."`);
+  });
+  return out;
 }
 
 function systemdFiles(facts: HostFacts, instances: Instance[], limit: number, fdEstimate: number): { path: string; content: string; why: string }[] {

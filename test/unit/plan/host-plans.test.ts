@@ -82,6 +82,18 @@ describe('plan for a Debian 12 host without pgbouncer, systemd or an active fire
     expect(system.commandLines().filter((l) => !/^(systemctl cat|getent|apt-cache policy|sh -c ulimit|\/usr\/sbin\/ufw status)/.test(l))).toEqual([]);
   });
 
+  it('warns about other users whose md5 secrets cannot log in under scram-sha-256, and keeps their lines', async () => {
+    const system = debianHost()
+      .binary('pgbouncer', '/usr/sbin/pgbouncer')
+      .on('/usr/sbin/pgbouncer --version', { stdout: 'PgBouncer 1.18.0\n' })
+      .file('/etc/pgbouncer/userlist.txt', '"legacy" "md5fef380d29daf6b0a0fe92caf082670f6"\n', 0o640, 101, 104);
+    const p = await plan(system, ['production']);
+    expect(p.warnings.join('\n')).toMatch(/userlist\.txt line 1: legacy has an md5 secret, which cannot log in with auth_type scram-sha-256/);
+    const userlist = (steps(p, 'file') as FileStep[]).find((f) => f.path === '/etc/pgbouncer/userlist.txt')!;
+    expect(userlist.diff).toMatch(/^ "legacy" "\*{8}"$/m);
+    expect(userlist.diff).toMatch(/^\+"app_user" "\*{8} \(new secret\)"$/m);
+  });
+
   it('--enable-firewall allows SSH before enabling ufw', async () => {
     const p = await plan(debianHost(), ['production', '--enable-firewall']);
     const [fw] = steps(p, 'firewall') as FirewallStep[];
