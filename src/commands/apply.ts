@@ -76,6 +76,9 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     if (!isCidr(cidr)) throw new InputError(`--allow-from ${cidr}: not an IPv4/IPv6 address or CIDR; use e.g. 10.0.0.0/8`, '--allow-from');
   }
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
+  if (root && !(await ctx.system.stat(root))?.isDirectory) {
+    throw new InputError(`--root ${opts.root}: no such folder; create it (with etc/os-release inside) or fix the path`, '--root');
+  }
   const system: System = root ? createNodeSystem({ root }) : ctx.system;
   const isRoot = process.getuid?.() === 0;
   const dryRun = Boolean(opts.dryRun);
@@ -151,6 +154,7 @@ async function configFor(environment: string, opts: ApplyOptions, ctx: Context, 
     hostPaths: { name: distro.name, pidfile: distro.pidfile, logfile: distro.logfile, unixSocketDir: distro.unixSocketDir, userlistPath: distro.userlistPath },
     ...(facts.pgbouncer.version ?? facts.candidateVersion ? { detectedVersion: facts.pgbouncer.version ?? facts.candidateVersion } : {}),
     facts: factsLayer,
+    noLiveDetection: !facts.live,
     ...(answers ? { answers } : {}),
   });
 }

@@ -18,6 +18,8 @@ export interface LoadConfigExtras {
   hostPaths?: HostPaths;
   /** Known pgbouncer version from host facts (skips detection). */
   detectedVersion?: string;
+  /** Set with --root: the running machine's pgbouncer says nothing about the image, so never ask it. */
+  noLiveDetection?: boolean;
   /** Values asked at a prompt: above everything but --set. */
   answers?: Layer;
   /** Values from host facts that the profile cannot know (server max_connections, nofile limit). */
@@ -37,13 +39,13 @@ export function profileLayers(environment: string, opts: ProfileOptions, ctx: Co
 }
 
 /** The pgbouncer version to render for: the flag, else the installed binary, else the oldest we support. */
-export async function targetVersion(opts: ProfileOptions, ctx: Context, detected?: string): Promise<TargetVersion & { warning?: string }> {
+export async function targetVersion(opts: ProfileOptions, ctx: Context, detected?: string, noLiveDetection = false): Promise<TargetVersion & { warning?: string }> {
   if (opts.pgbouncerVersion) {
     const v = parseVersionArg(opts.pgbouncerVersion);
     return { version: `${v.major}.${v.minor}.${v.patch}`, source: '--pgbouncer-version' };
   }
   if (detected) return { version: detected, source: 'installed pgbouncer' };
-  const binary = await ctx.system.which('pgbouncer');
+  const binary = noLiveDetection ? undefined : await ctx.system.which('pgbouncer');
   if (binary) {
     const result = await ctx.system.exec(binary, ['--version']);
     const v = parsePgbouncerVersion(`${result.stdout}\n${result.stderr}`);
@@ -59,7 +61,7 @@ export async function targetVersion(opts: ProfileOptions, ctx: Context, detected
 export async function loadConfig(environment: string | undefined, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Promise<ResolvedConfig> {
   if (!environment) throw new InputError('environment: missing; name one of production, staging, development', 'environment');
   const layers = profileLayers(environment, opts, ctx, extras);
-  const target = await targetVersion(opts, ctx, extras.detectedVersion);
+  const target = await targetVersion(opts, ctx, extras.detectedVersion, extras.noLiveDetection);
   const config = resolveConfig(environment, layers, target);
   if (target.warning) config.warnings.unshift(target.warning);
   return config;

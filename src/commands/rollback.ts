@@ -1,7 +1,7 @@
 import { rename } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { RuntimeError } from '../errors.js';
+import { InputError, RuntimeError } from '../errors.js';
 import { listBackups } from '../apply/backups.js';
 import { acquireLock } from '../apply/lock.js';
 import { findRunning, pidfileOf } from '../facts/host-facts.js';
@@ -17,6 +17,7 @@ export interface RollbackOptions {
 /** `pgb-setup rollback [--list]`: put the newest backup's files back and reload pgbouncer. */
 export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<number> {
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
+  if (root && !(await ctx.system.stat(root))?.isDirectory) throw new InputError(`--root ${opts.root}: no such folder`, '--root');
   const system = root ? createNodeSystem({ root }) : ctx.system;
   const backups = await listBackups(system, root);
   if (opts.list) {

@@ -66,8 +66,15 @@ async function statFact(system: System, path: string): Promise<FileFact | undefi
   return st ? { path, content: '', mode: st.mode, uid: st.uid, gid: st.gid } : undefined;
 }
 
-async function detectPgbouncer(system: System, distro: DistroSpec, live: boolean): Promise<HostFacts['pgbouncer']> {
-  if (!live) return { installed: await system.exists(distro.pgbouncerBinary), binary: distro.pgbouncerBinary };
+async function detectPgbouncer(system: System, distro: DistroSpec, live: boolean, root?: string): Promise<HostFacts['pgbouncer']> {
+  if (!live) {
+    // An image folder: its binary may still run here (same architecture and libraries); if not, the version stays unknown.
+    const installed = await system.exists(distro.pgbouncerBinary);
+    if (!installed || !root) return { installed, binary: distro.pgbouncerBinary };
+    const r = await system.exec(`${root}${distro.pgbouncerBinary}`, ['--version']);
+    const v = r.exitCode === 0 ? parsePgbouncerVersion(r.stdout) : undefined;
+    return { installed, binary: distro.pgbouncerBinary, ...(v ? { version: `${v.major}.${v.minor}.${v.patch}` } : {}) };
+  }
   const binary = (await system.which('pgbouncer')) ?? ((await system.exists(distro.pgbouncerBinary)) ? distro.pgbouncerBinary : undefined);
   if (!binary) return { installed: false };
   const r = await system.exec(binary, ['--version']);
@@ -116,7 +123,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
   const os = await readOsRelease(system);
   const distro = resolveDistro(os);
   const [pgbouncer, serviceUser, systemd, firewall, ini, userlist, nofile] = await Promise.all([
-    detectPgbouncer(system, distro, live),
+    detectPgbouncer(system, distro, live, options.root),
     detectServiceUser(system, distro),
     live ? system.exists('/run/systemd/system') : Promise.resolve(false),
     detectFirewall(system, live),
