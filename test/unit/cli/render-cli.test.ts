@@ -55,6 +55,12 @@ describe('pgb-setup render', () => {
     expect((await run(['render'])).code).toBe(2);
   });
 
+  it('apply --root with a folder that does not exist: exit 2 naming --root', async () => {
+    const r = await run(['production', '--root', '/nonexistent/pgb-root', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toBe('pgb-setup: --root /nonexistent/pgb-root: no such folder; create it (with etc/os-release inside) or fix the path');
+  });
+
   it('reads the environment from --env-file, and the real environment wins', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgb-envfile-'));
     const envFile = join(dir, '.env');
