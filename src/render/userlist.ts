@@ -1,7 +1,7 @@
 import { md5Secret } from '../auth/md5.js';
 import { scramSecret, verifyScramPassword } from '../auth/scram.js';
 import { formatUserlistEntry, parseUserlist } from '../auth/userlist.js';
-import type { ResolvedConfig } from '../profile/resolve.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { renderTemplate } from './templates.js';
 
 export interface UserlistEntry {
@@ -23,6 +23,13 @@ export function userlistEntries(config: ResolvedConfig, existingText?: string): 
   const existing = new Map<string, string>();
   if (existingText !== undefined) {
     for (const e of parseUserlist(existingText).entries) existing.set(e.user, e.secret);
+  }
+  const authUser = setting(config, 'auth_user');
+  if (typeof authUser === 'string' && authUser) {
+    // auth_query mode: PostgreSQL holds the users' verifiers, userlist.txt only auth_user's own
+    // plain-text password (written by `pgb-setup auth-query --apply-server --userlist FILE`), kept as it is.
+    const kept = existing.get(authUser);
+    return kept === undefined ? [] : [{ user: authUser, secret: kept }];
   }
   const db = config.profile.database;
   if (!db.user || !db.password) return [];
