@@ -1,0 +1,172 @@
+/**
+ * The pgbouncer admin console (database `pgbouncer`), through node-postgres.
+ *
+ * Facts this relies on (checked on 1.18 and 1.24): the console speaks the simple query protocol
+ * only, so every command is a parameterless text query (`client.query('SHOW POOLS')` never
+ * prepares); `SELECT ...` is not SQL there; and the columns of every SHOW differ between versions,
+ * so rows are handed out keyed by column name, with whatever columns the server sent.
+ *
+ * Values: the console declares counts as int4 and the SHOW STATS figures as numeric; both become
+ * JS numbers here. Text columns stay strings, NULL stays null.
+ */
+import type { Client, FieldDef } from 'pg';
+
+export type ConsoleValue = string | number | null;
+export type ConsoleRow = Record<string, ConsoleValue>;
+
+export interface ConsoleResult {
+  columns: string[];
+  rows: ConsoleRow[];
+}
+
+export interface ConsoleTarget {
+  /** Host name, IP, or an absolute directory holding the unix socket `.s.PGSQL.<port>`. */
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  /** Connect and per-command timeout. */
+  timeoutMs: number;
+}
+
+export type ConsoleFailure = 'unreachable' | 'login' | 'command';
+
+/** Why the console could not answer; `kind` decides the exit code a caller uses. */
+export class ConsoleError extends Error {
+  readonly kind: ConsoleFailure;
+  readonly code: string | undefined;
+  constructor(kind: ConsoleFailure, message: string, code?: string) {
+    super(message);
+    this.name = 'ConsoleError';
+    this.kind = kind;
+    this.code = code;
+  }
+}
+
+export interface ConsoleSession {
+  show(command: string): Promise<ConsoleResult>;
+  close(): Promise<void>;
+}
+
+/** pg type OIDs the console uses for numbers: int2, int4, int8, numeric. */
+const NUMERIC_OIDS = new Set([20, 21, 23, 1700]);
+/** Hand every value over as the text the server sent; we convert by column type below. */
+const RAW_TYPES = { getTypeParser: () => (value: string) => value } as const;
+
+export function describeTarget(t: Pick<ConsoleTarget, 'host' | 'port'>): string {
+  return t.host.startsWith('/') ? `${t.host}/.s.PGSQL.${t.port}` : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Turns whatever pg threw while connecting into unreachable vs login refused, in one line. */
+export function classifyConnectError(err: unknown, target: ConsoleTarget): ConsoleError {
+  const e = err as { code?: string; message?: string; severity?: string };
+  const where = describeTarget(target);
+  const msg = oneLine(e?.message ?? String(err));
+  if (e?.code && UNREACHABLE_CODES.has(e.code)) {
+    return new ConsoleError('unreachable', `cannot connect to pgbouncer at ${where}: ${msg}`, e.code);
+  }
+  if (/timeout|terminated unexpectedly|Connection terminated/i.test(msg) && !e?.severity) {
+    return new ConsoleError('unreachable', `no answer from pgbouncer at ${where}: ${msg}`, e?.code);
+  }
+  if (/client password must be a string|password must be/i.test(msg)) {
+    return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} needs a password, and none was given (set it in the environment; see --password-env)`, e?.code);
+  }
+  return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} refused: ${msg}`, e?.code);
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}
+
+function convert(value: unknown, field: FieldDef | undefined): ConsoleValue {
+  if (value === null || value === undefined) return null;
+  const text = String(value);
+  if (field && NUMERIC_OIDS.has(field.dataTypeID) && text !== '') {
+    const n = Number(text);
+    if (Number.isFinite(n)) return n;
+  }
+  return text;
+}
+
+/** Opens one console session; callers run their SHOW commands in it (one snapshot) and close it. */
+export async function openConsole(target: ConsoleTarget): Promise<ConsoleSession> {
+  const { default: pg } = await import('pg');
+  const client: Client = new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    // pg asks for a function/string only when the server wants a password; undefined → clear error.
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    database: 'pgbouncer',
+    connectionTimeoutMillis: target.timeoutMs,
+    query_timeout: target.timeoutMs,
+    application_name: 'pgb-setup',
+  });
+  // A server-side disconnect after connect must not crash the process.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw classifyConnectError(err, target);
+  }
+  return {
+    async show(command: string): Promise<ConsoleResult> {
+      if (/[;\r\n]/.test(command)) throw new Error(`console command must be one line without ';': ${command}`);
+      try {
+        const res = await client.query({ text: command, types: RAW_TYPES, rowMode: 'array' });
+        const columns = res.fields.map((f) => f.name);
+        const rows = (res.rows as unknown[][]).map((values) => {
+          const row: ConsoleRow = {};
+          columns.forEach((c, i) => (row[c] = convert(values[i], res.fields[i])));
+          return row;
+        });
+        return { columns, rows };
+      } catch (err) {
+        const e = err as { message?: string; code?: string };
+        throw new ConsoleError('command', `admin console: ${command}: ${oneLine(e.message ?? String(err))}`, e.code);
+      }
+    },
+    async close(): Promise<void> {
+      await client.end().catch(() => {});
+    },
+  };
+}
+
+/** Runs `commands` in one session and closes it. */
+export async function consoleSnapshot<K extends string>(target: ConsoleTarget, commands: Record<K, string>): Promise<Record<K, ConsoleResult>> {
+  const session = await openConsole(target);
+  try {
+    const out = {} as Record<K, ConsoleResult>;
+    for (const [key, command] of Object.entries(commands) as [K, string][]) out[key] = await session.show(command);
+    return out;
+  } finally {
+    await session.close();
+  }
+}
+
+// ---- reading rows by column name ------------------------------------------------------------
+
+/** A number column, or undefined when this version has no such column (or it is empty/NULL). */
+export function num(row: ConsoleRow | undefined, column: string): number | undefined {
+  const v = row?.[column];
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  return undefined;
+}
+
+export function str(row: ConsoleRow | undefined, column: string): string | undefined {
+  const v = row?.[column];
+  return v === null || v === undefined ? undefined : String(v);
+}
+
+/** The first of several column names this version has (renamed columns: reserve_pool → reserve_pool_size). */
+export function numAny(row: ConsoleRow | undefined, columns: readonly string[]): number | undefined {
+  for (const c of columns) {
+    const v = num(row, c);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}

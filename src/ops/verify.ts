@@ -1,0 +1,462 @@
+/**
+ * `pgb-setup verify <environment>`: checks an installed setup end to end and prints a checklist,
+ * each failure with its fix. Exit 0 when nothing failed, 1 otherwise.
+ *
+ * File checks: the ini parses and matches what the profile renders (userlist salts are ignored:
+ * each secret is verified against DBPASS instead), owners and modes (ini 0640, userlist 0600,
+ * owned by the service user). Live checks (skipped with --root): the service runs (systemd when
+ * the host booted with it, else pidfile + kill -0), the port listens, a login through pgbouncer
+ * works, the admin console answers and runs with the file's settings. Django consistency: the
+ * server-side cursor reminder for transaction pooling, client TLS vs Django's sslmode.
+ */
+import { Socket } from 'node:net';
+import { resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { InputError, PgbSetupError } from '../errors.js';
+import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
+import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
+import { readOsRelease } from '../facts/os-release.js';
+import { findUserlistSecret, parseUserlist } from '../auth/userlist.js';
+import { isValidScramSecret, verifyScramPassword } from '../auth/scram.js';
+import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
+import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { createNodeSystem } from '../system/node-system.js';
+import type { System } from '../system/system.js';
+import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
+import { ConsoleError, consoleSnapshot, describeTarget, str } from './console.js';
+import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
+
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
+
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
+
+export interface VerifyOptions extends ProfileOptions {
+  root?: string;
+  ini?: string;
+  serviceUser?: string;
+  timeout?: string;
+  json?: boolean;
+}
+
+const octal = (mode: number) => `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+
+interface Paths {
+  ini: string;
+  userlist: string | undefined;
+  pidfile: string | undefined;
+}
+
+interface Env {
+  ctx: Context;
+  config: ResolvedConfig;
+  system: System;
+  live: boolean;
+  spec: DistroSpec | undefined;
+  paths: Paths;
+  timeoutMs: number;
+  environment: string;
+}
+
+// ---- file checks ----------------------------------------------------------------------------
+
+async function checkIni(env: Env, text: string | undefined): Promise<{ checks: Check[]; parsed?: IniFile }> {
+  const { paths, config, environment } = env;
+  const rerender = `pgb-setup apply ${environment} (writes the profile's config and reloads pgbouncer)`;
+  if (text === undefined) {
+    return {
+      checks: [{ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'fail', detail: `${paths.ini} does not exist`, fix: `${rerender}; or pass --ini with the path pgbouncer is started with` }],
+    };
+  }
+  const parsed = parseIniFile(text);
+  const checks: Check[] = [];
+  if (parsed.problems.length > 0) {
+    checks.push({ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'fail', detail: `${paths.ini}: ${parsed.problems.slice(0, 3).join('; ')}`, fix: `fix those lines (pgbouncer refuses to start or reload with them), or ${rerender}` });
+  } else {
+    const count = parsed.sections.get('pgbouncer')?.size ?? 0;
+    const dbs = parsed.sections.get('databases')?.size ?? 0;
+    checks.push({ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'pass', detail: `${paths.ini}: ${dbs} [databases] entr${dbs === 1 ? 'y' : 'ies'}, ${count} settings` });
+  }
+  const expected = parseIniFile(renderPgbouncerIni(config));
+  const diffs = compareIni(parsed, expected);
+  if (diffs.length === 0) {
+    checks.push({ id: 'ini-matches', title: 'pgbouncer.ini matches the profile', status: 'pass', detail: `every [databases] entry and setting is what profile ${environment} renders for pgbouncer ${config.target.version}` });
+  } else {
+    const show = diffs.slice(0, 6).map((d) => `[${d.section}] ${d.key}: file ${d.disk === undefined ? '(missing)' : JSON.stringify(d.disk)}, profile ${d.profile === undefined ? '(not set)' : JSON.stringify(d.profile)}`);
+    if (diffs.length > 6) show.push(`${diffs.length - 6} more`);
+    checks.push({ id: 'ini-matches', title: 'pgbouncer.ini matches the profile', status: 'fail', detail: show.join('; '), fix: `${rerender}, or change the profile (--profile/--set) to what you want` });
+  }
+  return { checks, parsed };
+}
+
+function verifySecret(secret: string, user: string, password: string): boolean {
+  if (secret.startsWith('SCRAM-SHA-256$')) return verifyScramPassword(secret, password);
+  if (isValidMd5Secret(secret)) return verifyMd5Password(secret, user, password);
+  return secret === password;
+}
+
+function checkUserlist(env: Env, text: string | undefined): Check {
+  const { paths, config, environment } = env;
+  const title = 'userlist.txt holds the right secret';
+  const db = config.profile.database;
+  if (!paths.userlist) return { id: 'userlist-secret', title, status: 'skip', detail: 'the profile sets no auth_file' };
+  if (text === undefined) return { id: 'userlist-secret', title, status: 'fail', detail: `${paths.userlist} does not exist`, fix: `pgb-setup apply ${environment} writes it` };
+  let list;
+  try {
+    list = parseUserlist(text, { name: paths.userlist });
+  } catch (e) {
+    return { id: 'userlist-secret', title, status: 'fail', detail: (e as Error).message, fix: `fix that line, or pgb-setup apply ${environment} to rewrite the file` };
+  }
+  if (!db.user) return { id: 'userlist-secret', title, status: 'skip', detail: 'DBUSER is not set, so there is no user to look for' };
+  const secret = findUserlistSecret(list, db.user);
+  if (secret === undefined) {
+    return { id: 'userlist-secret', title, status: 'fail', detail: `${paths.userlist} has no entry for ${db.user}`, fix: `pgb-setup apply ${environment} adds it (with the same SCRAM verifier on the server)` };
+  }
+  if (!db.password) return { id: 'userlist-secret', title, status: 'skip', detail: `${db.user} is listed; DBPASS is not set, so the secret cannot be checked` };
+  const method = config.profile.userlist.method;
+  const kind = secret.startsWith('SCRAM-SHA-256$') ? (isValidScramSecret(secret) ? 'scram-sha-256' : 'malformed SCRAM') : isValidMd5Secret(secret) ? 'md5' : 'plain text';
+  if (!verifySecret(secret, db.user, db.password.reveal())) {
+    return { id: 'userlist-secret', title, status: 'fail', detail: `the ${kind} secret of ${db.user} in ${paths.userlist} does not match DBPASS`, fix: `pgb-setup apply ${environment} (writes a new verifier for DBPASS and sets it on the server), or fix DBPASS` };
+  }
+  const auth = String(setting(config, 'auth_type') ?? '');
+  if (kind !== method) {
+    const fatal = auth === 'scram-sha-256' && kind === 'md5';
+    return {
+      id: 'userlist-secret',
+      title,
+      status: fatal ? 'fail' : 'note',
+      detail: `${db.user}'s secret matches DBPASS but is ${kind}, the profile asks for ${method}${fatal ? '; auth_type scram-sha-256 cannot use an md5 secret, so logins fail' : ''}`,
+      fix: `pgb-setup apply ${environment} rewrites it as ${method}`,
+    };
+  }
+  const others = list.entries.filter((e) => e.user !== db.user).length;
+  return { id: 'userlist-secret', title, status: 'pass', detail: `${db.user}: ${kind} secret matches DBPASS (salt ignored)${others ? `; ${others} other entr${others === 1 ? 'y' : 'ies'} not checked` : ''}` };
+}
+
+async function checkOwnerMode(env: Env, id: string, title: string, path: string | undefined, maxMode: number, svc: ServiceUser | undefined): Promise<Check> {
+  if (!path) return { id, title, status: 'skip', detail: 'no such file in the profile' };
+  const st = await env.system.stat(path);
+  if (!st) return { id, title, status: 'fail', detail: `${path} does not exist`, fix: `pgb-setup apply ${env.environment}` };
+  const problems: string[] = [];
+  const extra = st.mode & ~maxMode & 0o7777;
+  if (extra) {
+    const who = [extra & 0o700 ? 'the owner' : '', extra & 0o070 ? 'the group' : '', extra & 0o007 ? 'everyone' : ''].filter(Boolean).join(' and ');
+    problems.push(`mode ${octal(st.mode)} gives ${who} more than ${octal(maxMode)}${extra & 0o004 ? ' (world-readable)' : ''}`);
+  }
+  if ((st.mode & 0o400) === 0) problems.push(`mode ${octal(st.mode)}: the owner cannot read it`);
+  if (svc?.uid !== undefined && st.uid !== svc.uid) problems.push(`owned by uid ${st.uid}, not ${svc.user} (uid ${svc.uid}) that runs pgbouncer`);
+  const owner = svc ? `${svc.user}:${svc.group}` : undefined;
+  if (problems.length) {
+    const fix = [owner && svc?.uid !== undefined && st.uid !== svc.uid ? `chown ${owner} ${path}` : '', `chmod ${octal(maxMode)} ${path}`].filter(Boolean).join(' && ');
+    return { id, title, status: 'fail', detail: `${path}: ${problems.join('; ')}`, fix };
+  }
+  const ownerText = svc?.uid !== undefined ? `owned by ${svc.user}` : `owner uid ${st.uid} (service user unknown)`;
+  return { id, title, status: 'pass', detail: `${path}: mode ${octal(st.mode)}, ${ownerText}` };
+}
+
+// ---- live checks ----------------------------------------------------------------------------
+
+async function pidAlive(system: System, pid: number): Promise<{ alive: boolean; comm?: string }> {
+  const r = await system.exec('kill', ['-0', String(pid)]);
+  if (r.exitCode !== 0) return { alive: false };
+  const comm = (await system.readFile(`/proc/${pid}/comm`).catch(() => undefined))?.trim();
+  return { alive: true, ...(comm ? { comm } : {}) };
+}
+
+async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Check> {
+  const id = 'service';
+  const title = 'pgbouncer is running';
+  const { system, paths, spec } = env;
+  const startCmd = `pgbouncer -d${svc ? ` -u ${svc.user}` : ''} ${paths.ini}`;
+  let pidInfo: { pid: number; alive: boolean; comm?: string } | undefined;
+  if (paths.pidfile) {
+    const pid = Number((await system.readFile(paths.pidfile))?.trim());
+    if (Number.isInteger(pid) && pid > 1) pidInfo = { pid, ...(await pidAlive(system, pid)) };
+  }
+  const pidOk = pidInfo?.alive && (!pidInfo.comm || /pgbouncer/.test(pidInfo.comm));
+  const systemd = await system.exists('/run/systemd/system');
+  if (systemd && spec) {
+    const r = await system.exec('systemctl', ['is-active', spec.serviceName]);
+    const state = r.stdout.trim() || 'unknown';
+    if (state === 'active') return { id, title, status: 'pass', detail: `systemd: ${spec.serviceName} is active` };
+    if (pidOk) return { id, title, status: 'pass', detail: `running as pid ${pidInfo!.pid} (${paths.pidfile}), outside systemd (${spec.serviceName} is ${state})` };
+    return { id, title, status: 'fail', detail: `systemd: ${spec.serviceName} is ${state}`, fix: `systemctl start ${spec.serviceName}; journalctl -u ${spec.serviceName} -n 50 shows why it stopped` };
+  }
+  if (!paths.pidfile) return { id, title, status: 'fail', detail: 'no systemd and the profile sets no pidfile, so the process cannot be found', fix: 'set pidfile in the profile and restart pgbouncer with it' };
+  if (!pidInfo) {
+    return { id, title, status: 'fail', detail: `no systemd; ${paths.pidfile} is missing or empty`, fix: `start it: ${startCmd}${spec?.family === 'debian' ? ' (or /etc/init.d/pgbouncer start)' : ''}` };
+  }
+  if (!pidInfo.alive) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is not running (stale pidfile)`, fix: `start it: ${startCmd}` };
+  if (!pidOk) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is ${pidInfo.comm}, not pgbouncer (stale pidfile, pid reused)`, fix: `remove ${paths.pidfile} and start it: ${startCmd}` };
+  return { id, title, status: 'pass', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is alive (kill -0)` };
+}
+
+function canConnect(opts: { host?: string; port?: number; path?: string }, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = new Socket();
+    const done = (err?: string) => {
+      sock.destroy();
+      resolve(err);
+    };
+    sock.setTimeout(timeoutMs, () => done('timed out'));
+    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    if (opts.path) sock.connect(opts.path, () => done());
+    else sock.connect(opts.port!, opts.host!, () => done());
+  });
+}
+
+async function checkListening(env: Env): Promise<Check> {
+  const { config, timeoutMs } = env;
+  const port = Number(setting(config, 'listen_port') ?? 6432);
+  const ok: string[] = [];
+  const bad: string[] = [];
+  const tcp = listenTarget(config);
+  if (tcp && !tcp.host.startsWith('/')) {
+    const err = await canConnect(tcp, timeoutMs);
+    (err ? bad : ok).push(`${describeTarget(tcp)}${err ? ` (${err})` : ''}`);
+  }
+  const dir = setting(config, 'unix_socket_dir');
+  if (typeof dir === 'string' && dir.startsWith('/')) {
+    const path = `${dir}/.s.PGSQL.${port}`;
+    const err = await canConnect({ path }, timeoutMs);
+    (err ? bad : ok).push(`${path}${err ? ` (${err})` : ''}`);
+  }
+  if (ok.length === 0 && bad.length === 0) return { id: 'listening', title: 'pgbouncer listens', status: 'fail', detail: 'the profile sets neither listen_addr nor unix_socket_dir', fix: 'set listen_addr (and listen_port) in the profile' };
+  if (bad.length) {
+    const logfile = setting(config, 'logfile');
+    return {
+      id: 'listening',
+      title: 'pgbouncer listens',
+      status: 'fail',
+      detail: `nothing accepts connections on ${bad.join(', ')}${ok.length ? `; ${ok.join(', ')} answers` : ''}`,
+      fix: `start pgbouncer, or read ${typeof logfile === 'string' && logfile ? logfile : 'its log'} for "Cannot listen"; listen_addr/listen_port changes need a restart, not a reload`,
+    };
+  }
+  return { id: 'listening', title: 'pgbouncer listens', status: 'pass', detail: `accepts connections on ${ok.join(', ')}` };
+}
+
+async function checkLogin(env: Env): Promise<Check> {
+  const { config, timeoutMs, environment } = env;
+  const id = 'login';
+  const title = 'an app login through pgbouncer works';
+  const db = config.profile.database;
+  const target = listenTarget(config);
+  if (!db.name || !db.user || !db.password) return { id, title, status: 'skip', detail: 'DBNAME, DBUSER and DBPASS are needed to log in' };
+  if (!target) return { id, title, status: 'skip', detail: 'no listen address in the profile' };
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ host: target.host, port: target.port, user: db.user, password: db.password.reveal(), database: db.name, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'pgb-setup verify' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return { id, title, status: 'pass', detail: `${db.user} logged in to ${db.name} at ${describeTarget(target)} and ran SELECT 1` };
+  } catch (e) {
+    const msg = ((e as Error).message ?? String(e)).replace(/\s+/g, ' ');
+    const logfile = setting(config, 'logfile');
+    let fix = `read ${typeof logfile === 'string' && logfile ? logfile : "pgbouncer's log"} for the reason`;
+    if (/password authentication failed|SASL|auth/i.test(msg)) fix = `the secret in userlist.txt and PostgreSQL's verifier for ${db.user} differ, or DBPASS is wrong: pgb-setup apply ${environment} sets the same SCRAM verifier on both`;
+    else if (/server login failed|wrong password type/i.test(msg)) fix = `pgbouncer cannot log in to PostgreSQL as ${db.user}: PostgreSQL must hold the identical SCRAM verifier as userlist.txt (pgb-setup apply ${environment})`;
+    else if (/no such database|does not exist/i.test(msg)) fix = `check DBNAME and the [databases] entry (dbname=) against the databases on ${db.host}`;
+    else if (/ECONNREFUSED|ENOENT|timeout/i.test(msg)) fix = 'pgbouncer is not listening there; see the checks above';
+    return { id, title, status: 'fail', detail: `${db.user} to ${db.name} at ${describeTarget(target)}: ${msg}`, fix };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Settings worth comparing between the file and SHOW CONFIG (values that print identically). */
+const RUNNING_KEYS = ['pool_mode', 'default_pool_size', 'min_pool_size', 'reserve_pool_size', 'max_client_conn', 'max_db_connections', 'max_user_connections', 'listen_port', 'auth_type', 'client_tls_sslmode', 'server_tls_sslmode'];
+
+async function checkConsole(env: Env, ini: IniFile | undefined): Promise<Check[]> {
+  const { config, ctx, timeoutMs, spec } = env;
+  let target;
+  try {
+    target = resolveConsoleTarget(config, { timeout: String(timeoutMs / 1000) }, ctx);
+  } catch (e) {
+    return [{ id: 'console', title: 'admin console answers', status: 'fail', detail: (e as Error).message, fix: 'list a user in stats_users or admin_users (the profile), with its password in DBPASS or PGPASSWORD' }];
+  }
+  const where = describeTarget(target);
+  let snap;
+  try {
+    snap = await consoleSnapshot(target, { version: 'SHOW VERSION', config: 'SHOW CONFIG' });
+  } catch (e) {
+    const unreachable = e instanceof ConsoleError && e.kind === 'unreachable';
+    return [
+      {
+        id: 'console',
+        title: 'admin console answers',
+        status: 'fail',
+        detail: (e as Error).message,
+        fix: unreachable
+          ? 'pgbouncer is not answering there; see the checks above'
+          : `the console is database "pgbouncer" on pgbouncer's port; ${target.user} must be in stats_users or admin_users and in userlist.txt (password from ${target.passwordSource})`,
+      },
+    ];
+  }
+  const checks: Check[] = [{ id: 'console', title: 'admin console answers', status: 'pass', detail: `${str(snap.version.rows[0], 'version') ?? 'SHOW VERSION'} at ${where} as ${target.user}` }];
+  const fileSettings = ini?.sections.get('pgbouncer');
+  if (!fileSettings) return checks;
+  const running = new Map(snap.config.rows.map((r) => [str(r, 'key') ?? '', str(r, 'value') ?? '']));
+  const stale: string[] = [];
+  for (const key of RUNNING_KEYS) {
+    const inFile = fileSettings.get(key);
+    const live = running.get(key);
+    if (inFile === undefined || live === undefined) continue;
+    if (inFile.trim().toLowerCase() !== live.trim().toLowerCase()) stale.push(`${key}: file ${inFile}, running ${live}`);
+  }
+  const reload = spec ? `systemctl reload ${spec.serviceName}, or ` : '';
+  checks.push(
+    stale.length
+      ? { id: 'running-config', title: 'running settings match the file', status: 'fail', detail: stale.join('; '), fix: `reload pgbouncer (${reload}kill -HUP <pid>, or RELOAD on the console); listen_port and other non-reloadable settings need a restart` }
+      : { id: 'running-config', title: 'running settings match the file', status: 'pass', detail: `${RUNNING_KEYS.filter((k) => fileSettings.has(k) && running.has(k)).length} pooling and auth settings agree (SHOW CONFIG)` },
+  );
+  return checks;
+}
+
+// ---- Django consistency ---------------------------------------------------------------------
+
+async function checkDjango(env: Env): Promise<Check[]> {
+  const { config, system, environment } = env;
+  const checks: Check[] = [];
+  const poolMode = String(setting(config, 'pool_mode') ?? 'session');
+  if (poolMode === 'transaction' || poolMode === 'statement') {
+    checks.push({
+      id: 'django-cursors',
+      title: 'Django: server-side cursors',
+      status: 'note',
+      detail: `pool_mode ${poolMode}: Django must set DISABLE_SERVER_SIDE_CURSORS = True for this database, or QuerySet.iterator() fails with "cursor does not exist"`,
+      fix: `pgb-setup print-django-settings ${environment} emits it`,
+    });
+  } else {
+    checks.push({ id: 'django-cursors', title: 'Django: server-side cursors', status: 'pass', detail: `pool_mode ${poolMode}: server-side cursors work` });
+  }
+
+  const clientTls = String(setting(config, 'client_tls_sslmode') ?? 'disable');
+  const sslmode = config.profile.django.sslmode ?? 'prefer';
+  const title = 'Django sslmode vs pgbouncer client TLS';
+  const needsTls = ['require', 'verify-ca', 'verify-full'].includes(sslmode);
+  if (needsTls && clientTls === 'disable') {
+    checks.push({
+      id: 'django-tls',
+      title,
+      status: 'fail',
+      detail: `Django connects with sslmode=${sslmode} but pgbouncer offers no TLS to clients (client_tls_sslmode = disable): every connection fails with "server does not support SSL, but SSL was required"`,
+      fix: 'set client_tls_sslmode = require with client_tls_key_file and client_tls_cert_file, or django.sslmode = prefer on a trusted network',
+    });
+    return checks;
+  }
+  if (clientTls !== 'disable') {
+    const files = ['client_tls_key_file', 'client_tls_cert_file'].map((k) => [k, setting(config, k)] as const);
+    const unset = files.filter(([, v]) => typeof v !== 'string' || v === '').map(([k]) => k);
+    if (unset.length) {
+      checks.push({ id: 'django-tls', title, status: 'fail', detail: `client_tls_sslmode = ${clientTls} but ${unset.join(' and ')} ${unset.length === 1 ? 'is' : 'are'} not set: pgbouncer cannot offer TLS`, fix: `set ${unset.join(' and ')} (a key and certificate readable by the service user)` });
+      return checks;
+    }
+    const missing: string[] = [];
+    for (const [, v] of files) if (!(await system.exists(String(v)))) missing.push(String(v));
+    if (missing.length) {
+      checks.push({ id: 'django-tls', title, status: 'fail', detail: `${missing.join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist`, fix: 'create the key and certificate there, readable by the service user, then restart pgbouncer' });
+      return checks;
+    }
+    if (sslmode === 'disable' && ['require', 'verify-ca', 'verify-full'].includes(clientTls)) {
+      checks.push({ id: 'django-tls', title, status: 'fail', detail: `pgbouncer requires TLS from clients (client_tls_sslmode = ${clientTls}) but Django uses sslmode=disable`, fix: 'set django.sslmode = require (or verify-full with sslrootcert)' });
+      return checks;
+    }
+  }
+  checks.push({ id: 'django-tls', title, status: 'pass', detail: `Django sslmode=${sslmode}${config.profile.django.sslmode ? '' : ' (libpq default)'}, pgbouncer client_tls_sslmode = ${clientTls}: they agree` });
+  return checks;
+}
+
+// ---- runner ---------------------------------------------------------------------------------
+
+export async function verifyChecks(environment: string, opts: VerifyOptions, ctx: Context): Promise<{ checks: Check[]; serviceUser: ServiceUser | undefined; config: ResolvedConfig }> {
+  const root = opts.root === undefined ? undefined : resolve(ctx.cwd, opts.root);
+  if (root !== undefined && !(await ctx.system.stat(root))?.isDirectory) {
+    throw new InputError(`--root: ${opts.root} is not a folder`, '--root');
+  }
+  const config = await loadConfig(environment, opts, ctx);
+  const live = opts.root === undefined;
+  const system = root === undefined ? ctx.system : createNodeSystem({ root });
+  let spec: DistroSpec | undefined;
+  try {
+    spec = resolveDistro(await readOsRelease(system));
+  } catch (e) {
+    if (!(opts.ini && opts.serviceUser) || !(e instanceof PgbSetupError)) throw e;
+  }
+  const authFile = setting(config, 'auth_file');
+  const pidfile = setting(config, 'pidfile');
+  const paths: Paths = {
+    ini: opts.ini ?? spec!.iniPath,
+    userlist: typeof authFile === 'string' && authFile ? authFile : spec?.userlistPath,
+    pidfile: typeof pidfile === 'string' && pidfile ? pidfile : undefined,
+  };
+  const env: Env = { ctx, config, system, live, spec, paths, timeoutMs: parseTimeoutMs(opts.timeout, 5), environment };
+
+  let serviceUser: ServiceUser | undefined;
+  if (opts.serviceUser) {
+    const r = await ctx.system.exec('getent', ['passwd', opts.serviceUser]);
+    const f = r.stdout.split('\n')[0]?.split(':') ?? [];
+    serviceUser = {
+      user: opts.serviceUser,
+      group: opts.serviceUser,
+      uid: r.exitCode === 0 ? Number(f[2]) : undefined,
+      gid: r.exitCode === 0 ? Number(f[3]) : undefined,
+      source: 'default',
+      detail: '--service-user',
+    };
+  } else if (spec) {
+    serviceUser = await detectServiceUser(system, spec);
+  }
+
+  const checks: Check[] = [];
+  const iniText = await system.readFile(paths.ini);
+  const ini = await checkIni(env, iniText);
+  checks.push(...ini.checks);
+  checks.push(checkUserlist(env, paths.userlist ? await system.readFile(paths.userlist) : undefined));
+  checks.push(await checkOwnerMode(env, 'ini-mode', 'pgbouncer.ini owner and mode', paths.ini, 0o640, serviceUser));
+  checks.push(await checkOwnerMode(env, 'userlist-mode', 'userlist.txt owner and mode', paths.userlist, 0o600, serviceUser));
+  if (live) {
+    checks.push(await checkService(env, serviceUser));
+    checks.push(await checkListening(env));
+    checks.push(await checkLogin(env));
+    checks.push(...(await checkConsole(env, ini.parsed)));
+  } else {
+    for (const [id, title] of [['service', 'pgbouncer is running'], ['listening', 'pgbouncer listens'], ['login', 'an app login through pgbouncer works'], ['console', 'admin console answers']]) {
+      checks.push({ id: id!, title: title!, status: 'skip', detail: `--root ${opts.root}: live checks skipped` });
+    }
+  }
+  checks.push(...(await checkDjango(env)));
+  return { checks, serviceUser, config };
+}
+
+const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', note: 'NOTE' };
+
+export function formatChecklist(environment: string, checks: readonly Check[], header: string): string {
+  const width = Math.max(...checks.map((c) => c.title.length));
+  const lines = [header, ''];
+  for (const c of checks) {
+    lines.push(`${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`);
+    if (c.fix && (c.status === 'fail' || c.status === 'note')) lines.push(`${' '.repeat(6 + width)}  fix: ${c.fix}`);
+  }
+  const count = (s: CheckStatus) => checks.filter((c) => c.status === s).length;
+  lines.push('', `${checks.length} checks: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped, ${count('note')} notes`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runVerify(environment: string, opts: VerifyOptions, ctx: Context): Promise<number> {
+  const { checks, serviceUser, config } = await verifyChecks(environment, opts, ctx);
+  const failed = checks.some((c) => c.status === 'fail');
+  if (opts.json) {
+    ctx.stdout.write(`${JSON.stringify({ environment, ok: !failed, pgbouncer_version: config.target.version, service_user: serviceUser?.user ?? null, checks }, null, 2)}\n`);
+  } else {
+    const svc = serviceUser ? `, service user ${serviceUser.user} (${serviceUser.detail})` : '';
+    ctx.stdout.write(formatChecklist(environment, checks, `pgb-setup verify ${environment}: pgbouncer ${config.target.version}${svc}${opts.root ? `, files under ${opts.root}` : ''}`));
+  }
+  return failed ? 1 : 0;
+}

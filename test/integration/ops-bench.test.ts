@@ -1,0 +1,114 @@
+/**
+ * bench with small bounds (2 clients, 2 s) against a real PostgreSQL 15 and pgbouncer: the table
+ * has all four cells filled from real pgbench runs, the JSON and the SVG agree.
+ */
+import { chown, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli.js';
+import { parseUserlist } from '../../src/auth/userlist.js';
+import { captureContext } from '../helpers/context.js';
+import { pgbouncerNewBinary } from '../support/context.js';
+import { startPgbouncer, type RunningPgbouncer } from '../support/pgbouncer.js';
+import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
+import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { freePort } from '../support/ports.js';
+import { lookupUser } from '../support/proc.js';
+import { makeTempDir, type TempDir } from '../support/tmp.js';
+
+const PASSWORD = 'bench pw';
+
+describe('bench', () => {
+  let cluster: PgCluster;
+  let dir: TempDir;
+  let bouncer: RunningPgbouncer;
+  let profileArgs: string[];
+  const env = () => ({ DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: PASSWORD, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) });
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
+    await cluster.createRole('app_user', 'placeholder');
+    await cluster.createDatabase('appdb', 'app_user');
+    const binary = pgbouncerNewBinary();
+    const version = (await pgbouncerVersion(binary)).match(/\d+\.\d+/)![0];
+    dir = await makeTempDir('ops-bench', { owner: 'postgres' });
+    profileArgs = [
+      '--pgbouncer-version', version,
+      '--set', `listen_port=${await freePort()}`,
+      '--set', `unix_socket_dir=${dir.path}`,
+      '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
+      '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`,
+      '--set', `auth_file=${join(dir.path, 'userlist.txt')}`,
+    ];
+    const ctx = captureContext({ env: env() });
+    expect(await main(['node', 'pgb-setup', 'render', 'development', '--out', dir.path, ...profileArgs], ctx)).toBe(0);
+    const pgUser = lookupUser('postgres');
+    for (const f of ['pgbouncer.ini', 'userlist.txt']) await chown(join(dir.path, f), pgUser.uid, pgUser.gid);
+    const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
+    await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
+    bouncer = await startPgbouncer({ binary, iniPath: join(dir.path, 'pgbouncer.ini') });
+  });
+  afterAll(async () => {
+    await bouncer?.stop();
+    await dir?.cleanup();
+    await cluster?.stop();
+  });
+
+  it('fills all four cells from real pgbench runs (2 clients, 2 s), with ratios, JSON and SVG', async () => {
+    const svg = join(dir.path, 'bench.svg');
+    const ctx = captureContext({ env: env() });
+    const code = await main(['node', 'pgb-setup', 'bench', 'development', ...profileArgs, '--clients', '2', '--seconds', '2', '--json', '--svg', svg], ctx);
+    expect(ctx.err()).not.toMatch(/pgb-setup:/);
+    expect(code).toBe(0);
+    // The password never reaches argv or the output.
+    expect(ctx.out() + ctx.err()).not.toContain(PASSWORD);
+    const report = JSON.parse(ctx.out());
+    expect(report).toMatchObject({ workload: 'select1', clients: 2, seconds: 2 });
+    expect(report.runs).toHaveLength(4);
+    for (const target of ['direct', 'pgbouncer']) {
+      for (const connections of ['new', 'persistent']) {
+        const run = report.runs.find((r: { target: string; connections: string }) => r.target === target && r.connections === connections);
+        expect(run, `${target}/${connections}`).toBeDefined();
+        expect(run.tps).toBeGreaterThan(0);
+        expect(run.transactions).toBeGreaterThan(0);
+        expect(run.failed ?? 0).toBe(0);
+        expect(run.latency_ms).toBeGreaterThan(0);
+      }
+    }
+    const tps = (t: string, c: string) => report.runs.find((r: { target: string; connections: string }) => r.target === t && r.connections === c).tps;
+    expect(report.ratios.pgbouncer_over_direct_new_connections).toBeCloseTo(tps('pgbouncer', 'new') / tps('direct', 'new'), 6);
+    expect(report.ratios.pgbouncer_over_direct_persistent).toBeCloseTo(tps('pgbouncer', 'persistent') / tps('direct', 'persistent'), 6);
+    // Persistent connections skip the SCRAM login per transaction: far faster on both paths.
+    expect(tps('direct', 'persistent')).toBeGreaterThan(5 * tps('direct', 'new'));
+    expect(tps('pgbouncer', 'persistent')).toBeGreaterThan(5 * tps('pgbouncer', 'new'));
+
+    const chart = await readFile(svg, 'utf8');
+    expect(chart).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(chart.match(/<rect x=/g)).toHaveLength(5); // background + 4 bars
+    expect(chart).toContain('pgbouncer ÷ direct');
+    console.log(`bench (2 clients, 2 s, SELECT 1, SCRAM): ${report.runs.map((r: { target: string; connections: string; tps: number }) => `${r.target}/${r.connections} ${r.tps.toFixed(1)} tps`).join(', ')}`);
+  });
+
+  it('prints the side-by-side table', async () => {
+    const ctx = captureContext({ env: env() });
+    const code = await main(['node', 'pgb-setup', 'bench', 'development', ...profileArgs, '--clients', '2', '--seconds', '1'], ctx);
+    expect(code).toBe(0);
+    const out = ctx.out();
+    expect(out).toMatch(/^pgbench custom script "SELECT 1;", 2 clients, \d threads, 1 s per run/);
+    expect(out).toMatch(/\nnew per transaction \(-C\)\s+[\d,.]+ tps, [\d.]+ ms\s+[\d,.]+ tps, [\d.]+ ms\s+[\d.]+×\n/);
+    expect(out).toMatch(/\npersistent\s+[\d,.]+ tps, [\d.]+ ms\s+[\d,.]+ tps, [\d.]+ ms\s+[\d.]+×\n/);
+    expect(out).toMatch(/\npersistent ÷ new\s+[\d.]+×\s+[\d.]+×/);
+  });
+
+  it('refuses unbounded runs (exit 2)', async () => {
+    for (const [flag, value, message] of [
+      ['--clients', '65', '--clients: must be at most 64 clients (got 65)'],
+      ['--seconds', '0', '--seconds: must be at least 1 seconds (got 0)'],
+      ['--seconds', '600', '--seconds: must be at most 60 seconds (got 600)'],
+    ] as const) {
+      const ctx = captureContext({ env: env() });
+      expect(await main(['node', 'pgb-setup', 'bench', 'development', ...profileArgs, flag, value], ctx)).toBe(2);
+      expect(ctx.err()).toBe(`pgb-setup: ${message}\n`);
+    }
+  });
+});
