@@ -29,10 +29,27 @@ export interface DatabaseLine {
   connection: string;
 }
 
+/**
+ * pgbouncer's ini reader (libusual cfparser) takes a key as letters, digits and `_ . - *` only and
+ * has no quoting: a quoted or otherwise odd [databases] name is a syntax error that stops pgbouncer
+ * loading the whole file (checked with 1.18 and 1.24). Such names are refused here, as bad input.
+ */
+function assertDatabaseKey(name: string, field: string): void {
+  // `*` is pgbouncer's catch-all entry: only a databases.* profile entry may ask for it, not DBNAME.
+  if (!(field === 'database.name' ? /^[A-Za-z0-9_.-]+$/ : /^[A-Za-z0-9_.*-]+$/).test(name)) {
+    throw new InputError(
+      `${field}: ${JSON.stringify(name)} cannot be a pgbouncer database name: pgbouncer reads [databases] names without quotes, so only letters, digits, _ . - work; ` +
+        'choose such a name for clients (a databases.<name>.dbname entry can point it at a PostgreSQL database with any name)',
+      field,
+    );
+  }
+}
+
 export function databaseLines(config: ResolvedConfig): DatabaseLine[] {
   const db = config.profile.database;
   const lines: DatabaseLine[] = [];
   const entry = (name: string, params: [string, string | number | undefined][]) => {
+    assertDatabaseKey(name, name === db.name ? 'database.name' : `databases.${name}`);
     const connection = params
       .filter((p): p is [string, string | number] => p[1] !== undefined)
       .map(([k, v]) => `${k}=${connectionValue(v)}`)
