@@ -74,6 +74,16 @@ export function resolveConfig(environment: string, layers: readonly Layer[], tar
         continue;
       }
     }
+    // $DBUSER stands for database.user in a list of names: the user must be one item as pgbouncer
+    // splits the list (on commas and spaces), or it would add other names (e.g. to admin_users).
+    const user = profile.database.user;
+    if (def.type.kind === 'list' && Array.isArray(value) && value.includes(DBUSER_TOKEN) && user !== undefined && /[\s,]/.test(user)) {
+      problems.push(
+        `database.user: ${JSON.stringify(user)} cannot stand for $DBUSER in pgbouncer.${def.key} (from ${source}): pgbouncer splits that list on commas and spaces, ` +
+          `so it would read other names than this one user; use a user name without them, or set ${def.key} yourself`,
+      );
+      continue;
+    }
     settings.push({ key: def.key, value: substituteDbUser(value, profile), source });
   }
   if (problems.length > 0) throw new InputErrors(problems);
