@@ -56,7 +56,9 @@ const stringList = (item: z.ZodType<string, z.ZodTypeDef, string>) => z.preproce
 const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Secret(s))]).refine(
   (s) => !/[\u0000\r\n]/.test(s.reveal()),
   { message: 'must not contain NUL or line breaks' },
-);
+).refine((s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s.reveal()), {
+  message: 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text',
+});
 
 export const databaseEntrySchema = z.strictObject({
   host: hostName.optional(),

@@ -14,7 +14,9 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export const safeText = z
   .string()
   .refine((s) => !CONTROL.test(s), { message: 'must not contain line breaks or control characters' })
-  .refine((s) => s === s.trim(), { message: 'must not start or end with spaces' });
+  .refine((s) => s === s.trim(), { message: 'must not start or end with spaces' })
+  // A lone surrogate has no UTF-8 form: it would reach the file as U+FFFD, not as what was given.
+  .refine((s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s), { message: 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text' });
 
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);
