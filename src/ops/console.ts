@@ -73,7 +73,8 @@ export function classifyConnectError(err: unknown, target: ConsoleTarget): Conso
   if (/client password must be a string|password must be/i.test(msg)) {
     return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} needs a password, and none was given (set it in the environment; see --password-env)`, e?.code);
   }
-  return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} refused: ${msg}`, e?.code);
+  const hint = /not allowed/i.test(msg) ? ` (${target.user} is in neither stats_users nor admin_users)` : '';
+  return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} refused: ${msg}${hint}`, e?.code);
 }
 
 function oneLine(s: string): string {

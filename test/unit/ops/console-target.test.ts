@@ -25,6 +25,10 @@ describe('console errors', () => {
       message: 'login to the admin console at 127.0.0.1:6432 as mon refused: SASL authentication failed',
     });
     expect(classifyConnectError(new Error('SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string'), target).message).toMatch(/needs a password, and none was given/);
+    // What pgbouncer 1.18 and 1.24 answer a user listed in neither stats_users nor admin_users.
+    expect(classifyConnectError(Object.assign(new Error('not allowed'), { code: '08P01', severity: 'FATAL' }), target).message).toBe(
+      'login to the admin console at 127.0.0.1:6432 as mon refused: not allowed (mon is in neither stats_users nor admin_users)',
+    );
     expect(describeTarget({ host: '/var/run/postgresql', port: 6432 })).toBe('/var/run/postgresql/.s.PGSQL.6432');
     expect(describeTarget({ host: '::1', port: 6432 })).toBe('[::1]:6432');
   });
