@@ -16,7 +16,7 @@ export function planFirewalld(existing: readonly string[], port: number, allowFr
   const have = new Set(existing.map((r) => r.trim()));
   const commands: string[][] = [];
   const notes: string[] = [];
-  const missing = allowFrom.map((c) => richRule(c, port)).filter((r) => !have.has(r));
+  const missing = [...new Set(allowFrom)].map((c) => richRule(c, port)).filter((r) => !have.has(r));
   if (!active && !enableFirewall) {
     notes.push('firewalld is not running: no rules changed; pass --enable-firewall to start it (SSH is allowed first)');
     return { commands, notes };

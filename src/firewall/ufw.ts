@@ -62,7 +62,7 @@ export function planUfw(rules: readonly UfwRule[], port: number, allowFrom: read
   for (const v6 of [false, true]) {
     const family = rules.filter((r) => r.v6 === v6);
     const denyIndex = family.findIndex((r) => (r.action === 'deny' || r.action === 'reject') && coversPort(r, port));
-    for (const cidr of allowFrom.filter((c) => isV6(c) === v6)) {
+    for (const cidr of [...new Set(allowFrom)].filter((c) => isV6(c) === v6)) {
       const src = normaliseSource(cidr);
       const allowIndex = family.findIndex((r) => r.action === 'allow' && r.src === src && coversPort(r, port));
       if (allowIndex >= 0 && (denyIndex < 0 || allowIndex < denyIndex)) continue;
