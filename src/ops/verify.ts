@@ -113,6 +113,14 @@ function checkUserlist(env: Env, text: string | undefined): Check {
   } catch (e) {
     return { id: 'userlist-secret', title, status: 'fail', detail: (e as Error).message, fix: `fix that line, or pgb-setup apply ${environment} to rewrite the file` };
   }
+  const authUser = setting(config, 'auth_user');
+  if (typeof authUser === 'string' && authUser) {
+    // auth_query mode: PostgreSQL holds the users' verifiers; userlist.txt only auth_user's own password.
+    if (findUserlistSecret(list, authUser) === undefined) {
+      return { id: 'userlist-secret', title, status: 'fail', detail: `auth_query mode: ${paths.userlist} has no entry for auth_user ${authUser}, so pgbouncer cannot run auth_query`, fix: `pgb-setup auth-query ${environment} --apply-server --userlist ${paths.userlist}` };
+    }
+    return { id: 'userlist-secret', title, status: 'pass', detail: `auth_query mode: auth_user ${authUser} is listed; ${db.user ?? 'the app user'}'s secret is looked up in PostgreSQL (the login check below tries it)` };
+  }
   if (!db.user) return { id: 'userlist-secret', title, status: 'skip', detail: 'DBUSER is not set, so there is no user to look for' };
   const secret = findUserlistSecret(list, db.user);
   if (secret === undefined) {

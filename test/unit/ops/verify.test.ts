@@ -78,6 +78,17 @@ describe('verify with a fake host', () => {
     expect((await wrong.run())('userlist-secret')).toMatchObject({ status: 'fail', detail: 'the scram-sha-256 secret of app_user in /etc/pgbouncer/userlist.txt does not match DBPASS' });
   });
 
+  it('auth_query mode: only auth_user must be in userlist.txt', async () => {
+    const { fake, run } = await host(['auth_user=pgbouncer_auth']);
+    expect((await run())('userlist-secret')).toMatchObject({
+      status: 'fail',
+      detail: 'auth_query mode: /etc/pgbouncer/userlist.txt has no entry for auth_user pgbouncer_auth, so pgbouncer cannot run auth_query',
+      fix: 'pgb-setup auth-query production --apply-server --userlist /etc/pgbouncer/userlist.txt',
+    });
+    fake.file('/etc/pgbouncer/userlist.txt', '"pgbouncer_auth" "random-plain-pw"\n', 0o600, 101, 104);
+    expect((await run())('userlist-secret')).toMatchObject({ status: 'pass' });
+  });
+
   it("userlist: a '#' comment (pgbouncer stops reading there) fails with the line", async () => {
     const { fake, run } = await host();
     fake.file('/etc/pgbouncer/userlist.txt', `# users\n"app_user" "${scramSecret(ENV.DBPASS)}"\n`, 0o600, 101, 104);
