@@ -1,0 +1,77 @@
+/** Where the running pgbouncer is and how to reload it: flags, then the profile, then the environment. */
+import { resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { InputError } from '../errors.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { parsePort } from './pg-admin.js';
+
+export interface PgbouncerFlags {
+  pgbouncerHost?: string;
+  pgbouncerPort?: string;
+  adminUser?: string;
+  service?: string;
+  pidfile?: string;
+  loginDb?: string;
+}
+
+export interface PgbouncerTarget {
+  /** Address, or the unix socket directory. */
+  host: string;
+  port: number;
+  /** Admin console login for RELOAD, when both user and password are known. */
+  console: { user: string; password: string } | undefined;
+  /** Why the console is not used (for the report), when it is not. */
+  consoleMissing: string | undefined;
+  service: string;
+  pidfile: string | undefined;
+  /** Database to test the new password through pgbouncer; undefined = no login check. */
+  loginDb: string | undefined;
+}
+
+export const ADMIN_PASSWORD_ENV = 'PGBOUNCER_ADMIN_PASSWORD';
+
+function list(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return [];
+}
+
+/** A host to connect to for a listen_addr: a wildcard means every interface, so loopback reaches it. */
+function connectHost(listenAddr: string | undefined): string | undefined {
+  if (!listenAddr) return undefined;
+  if (listenAddr === '*' || listenAddr === '0.0.0.0') return '127.0.0.1';
+  if (listenAddr === '::') return '::1';
+  return listenAddr;
+}
+
+export function resolvePgbouncerTarget(flags: PgbouncerFlags, ctx: Context, config?: ResolvedConfig): PgbouncerTarget {
+  let host: string | undefined;
+  let port: number | undefined;
+  if (config) {
+    host = connectHost(list(setting(config, 'listen_addr'))[0]);
+    const dir = setting(config, 'unix_socket_dir');
+    if (!host && typeof dir === 'string' && dir.startsWith('/')) host = dir;
+    const p = setting(config, 'listen_port');
+    if (p !== undefined) port = Number(p);
+  } else {
+    host = connectHost(ctx.env['PGBOUNCER_HOST']);
+    if (ctx.env['PGBOUNCER_PORT']) port = parsePort(ctx.env['PGBOUNCER_PORT'], 'PGBOUNCER_PORT');
+  }
+  if (flags.pgbouncerHost) host = flags.pgbouncerHost;
+  if (flags.pgbouncerPort) port = parsePort(flags.pgbouncerPort, '--pgbouncer-port');
+
+  const user = flags.adminUser ?? (config ? list(setting(config, 'admin_users'))[0] : undefined);
+  const password = ctx.env[ADMIN_PASSWORD_ENV];
+  let consoleLogin: PgbouncerTarget['console'];
+  let consoleMissing: string | undefined;
+  if (!user) consoleMissing = 'no admin console user (--admin-user, or admin_users in the profile)';
+  else if (password === undefined) consoleMissing = `no password for admin console user ${user} (set ${ADMIN_PASSWORD_ENV})`;
+  else consoleLogin = { user, password };
+
+  const pidSetting = config ? setting(config, 'pidfile') : undefined;
+  const pidfile = flags.pidfile ? resolve(ctx.cwd, flags.pidfile) : typeof pidSetting === 'string' ? pidSetting : undefined;
+  const loginDb = flags.loginDb ?? config?.profile.database.name ?? ctx.env['DBNAME'];
+  const service = flags.service ?? 'pgbouncer';
+  if (!/^[A-Za-z0-9@_.:-]+$/.test(service)) throw new InputError(`--service: "${service}" is not a systemd unit name`, '--service');
+  return { host: host ?? '127.0.0.1', port: port ?? 6432, console: consoleLogin, consoleMissing, service, pidfile, loginDb };
+}

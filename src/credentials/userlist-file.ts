@@ -1,0 +1,61 @@
+/** Reading and rewriting an existing userlist.txt through the System seam, validated first. */
+import { resolve } from 'node:path';
+import { parseUserlist, upsertUserlistEntry, type Userlist } from '../auth/userlist.js';
+import type { Context } from '../context.js';
+import { InputError } from '../errors.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import type { FileStat, System } from '../system/system.js';
+
+/** userlist.txt always gets 0600: only its owner (the pgbouncer service user) reads it. */
+export const USERLIST_MODE = 0o600;
+
+export interface UserlistFile {
+  path: string;
+  text: string;
+  stat: FileStat;
+  parsed: Userlist;
+}
+
+/**
+ * The userlist path from `--userlist [file]`: a file name as given (relative to the cwd), or with
+ * no file name the profile's auth_file.
+ */
+export function userlistPathFrom(flag: string | boolean | undefined, config: ResolvedConfig | undefined, ctx: Context, flagName = '--userlist'): string | undefined {
+  if (flag === undefined || flag === false) return undefined;
+  if (typeof flag === 'string') return resolve(ctx.cwd, flag);
+  if (!config) throw new InputError(`${flagName}: give a FILE, or name an environment so its profile's auth_file is used`, flagName);
+  const authFile = setting(config, 'auth_file');
+  if (typeof authFile !== 'string' || !authFile) {
+    throw new InputError(`${flagName}: the ${config.environment} profile sets no auth_file; give a FILE`, flagName);
+  }
+  return authFile;
+}
+
+/**
+ * Reads and parses an existing userlist. Missing, not a regular file, or malformed (reported with
+ * its line number, as pgbouncer would choke on it): InputError, exit 2, nothing touched.
+ */
+export async function readUserlistFile(system: System, path: string): Promise<UserlistFile> {
+  const stat = await system.stat(path);
+  if (!stat) {
+    throw new InputError(
+      `${path} does not exist; pgb-setup edits an existing userlist only (write one with "pgb-setup render", or create an empty one: install -m 0600 /dev/null ${path})`,
+      path,
+    );
+  }
+  if (!stat.isFile) throw new InputError(`${path} is not a regular file`, path);
+  const text = await system.readFile(path);
+  if (text === undefined) throw new InputError(`${path} could not be read`, path);
+  const parsed = parseUserlist(text, { name: path });
+  return { path, text, stat, parsed };
+}
+
+/** The text with `user`'s entry set to `secret` (every other line byte for byte as it was). */
+export function upsertedText(file: UserlistFile, user: string, secret: string): string {
+  return upsertUserlistEntry(file.text, user, secret);
+}
+
+/** Atomic replace keeping the file's owner and group, mode 0600. */
+export async function writeUserlistText(system: System, file: UserlistFile, text: string): Promise<void> {
+  await system.writeFile(file.path, text, { mode: USERLIST_MODE, uid: file.stat.uid, gid: file.stat.gid });
+}
