@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { WriteFileOptions } from './system.js';
@@ -33,6 +33,36 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errno(e) === 'EPERM';
+  }
+}
+
+/**
+ * Temp files of `path` left by a writer that was killed before its rename (their name carries the
+ * writer's PID) are removed, so a crash leaves no debris after the next write of the same file.
+ */
+async function removeStaleTemps(dir: string, base: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const prefix = `.${base}.`;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !isRunning(pid)) await unlink(join(dir, name)).catch(() => undefined);
+  }
+}
+
 /**
  * Replaces `path` atomically: a private temp file (created with O_EXCL and mode 0600) in the same
  * directory is written, chowned and chmodded to the requested owner and mode, fsynced and renamed
@@ -43,6 +73,10 @@ async function syncDirectory(dir: string): Promise<void> {
  * - On any failure before the rename the temp file is removed and the target is left untouched.
  *   Failures are thrown as RuntimeError (`could not write <path>: <reason>`, original in `cause`).
  * - A symbolic link at `path` is refused rather than replaced or followed.
+ * - Killed half-way (SIGKILL, power loss), the target is the old or the new file, never partial.
+ *   The temp file (`.<name>.<pid>.<random>.tmp`) stays 0600 until just before the rename, so one
+ *   left behind is never readable by more than the target would be; the next write of the same
+ *   file removes it once its writer's PID is gone.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteFileOptions): Promise<void> {
   const { mode } = options;
@@ -66,22 +100,24 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   const gid = options.gid ?? (keepOwner ? existing!.gid : undefined);
 
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  await removeStaleTemps(dir, basename(path));
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: FileHandle | undefined;
   let created = false;
   try {
     handle = await open(temp, 'wx', 0o600);
     created = true;
     await handle.writeFile(data);
+    await handle.sync();
     if (uid !== undefined || gid !== undefined) {
       const st = await handle.stat();
       const wantUid = uid ?? st.uid;
       const wantGid = gid ?? st.gid;
       if (wantUid !== st.uid || wantGid !== st.gid) await handle.chown(wantUid, wantGid);
     }
-    // After chown, which may clear set-id bits.
+    // After chown, which may clear set-id bits; last before the rename, so the temp file spends as
+    // little time as possible with a mode wider than 0600. (Metadata is journaled before the rename.)
     await handle.chmod(mode);
-    await handle.sync();
     await handle.close();
     handle = undefined;
     await rename(temp, path);
