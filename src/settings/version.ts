@@ -1,14 +1,11 @@
-/** pgbouncer versions as "major.minor[.patch]" strings, compared numerically. */
-export function versionParts(v: string): [number, number, number] {
-  const [a = '0', b = '0', c = '0'] = v.split('.');
-  return [Number(a), Number(b), Number(c)];
+import { compareVersion } from '../facts/pgbouncer-version.js';
+
+function parts(v: string): { major: number; minor: number; patch: number } {
+  const [major = 0, minor = 0, patch = 0] = v.split('.').map(Number);
+  return { major, minor, patch };
 }
 
+/** "1.21.0" is at least "1.21": versions as the catalogue and the resolved target write them. */
 export function versionAtLeast(version: string, minimum: string): boolean {
-  const x = versionParts(version);
-  const y = versionParts(minimum);
-  for (let i = 0; i < 3; i++) {
-    if (x[i]! !== y[i]!) return x[i]! > y[i]!;
-  }
-  return true;
+  return compareVersion(parts(version), parts(minimum)) >= 0;
 }
