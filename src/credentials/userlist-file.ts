@@ -39,7 +39,7 @@ export async function readUserlistFile(system: System, path: string): Promise<Us
   const stat = await system.stat(path);
   if (!stat) {
     throw new InputError(
-      `${path} does not exist; pgb-setup edits an existing userlist only (write one with "pgb-setup render", or create an empty one: install -m 0600 /dev/null ${path})`,
+      `${path} does not exist; give an existing userlist.txt (pgb-setup render writes one, or create an empty one: install -m 0600 /dev/null ${path})`,
       path,
     );
   }

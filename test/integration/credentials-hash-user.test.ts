@@ -4,6 +4,7 @@
  * userlist holds the very same line; a wrong password is refused in both places. MD5 secrets equal
  * what PostgreSQL stores itself with password_encryption = md5.
  */
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +106,51 @@ describe('hash-user verifiers on a real PostgreSQL 15', () => {
 });
 
 describe.each(pgbouncerBinaries())('hash-user line in a real pgbouncer $label', ({ label, binary }) => {
+  it('back-to-back rotations within one second are all seen by the reload (atomic rename = new inode); an in-place same-size rewrite is not', async () => {
+    const user = `hu_fast_${label.replace('.', '')}`;
+    const first = await hashUser(user, 'pw-0');
+    await cluster.createRole(user, secretOf(first));
+    const dir = await makeTempDir(`hash-user-fast-${label}`, { owner: 'postgres' });
+    const cfg = await writeTestPgbouncerConfig(dir.path, { port: await freePort(), pgPort: cluster.port, dbname: 'appdb', authType: 'scram-sha-256', userlist: [first] });
+    const bouncer = await startPgbouncer({ binary, iniPath: cfg.iniPath });
+    const env = { PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.superuserPassword };
+    try {
+      const started = Date.now();
+      for (const pw of ['pw-1', 'pw-2', 'pw-3']) {
+        const ctx = captureContext({ env, readStdin: async () => pw });
+        const code = await main(
+          ['node', 'pgb-setup', 'hash-user', user, '--password-stdin', '--userlist', cfg.userlistPath, '--apply-server', '--reload',
+            '--pgbouncer-port', String(bouncer.port), '--pidfile', cfg.pidfile, '--login-db', 'appdb'],
+          ctx,
+        );
+        expect(ctx.err(), ctx.err()).not.toMatch(/pgb-setup:/);
+        expect(code).toBe(0);
+        expect(await pgLogin('127.0.0.1', bouncer.port, user, pw, 'appdb')).toBe(user);
+      }
+      console.log(`[hash-user ${label}] three rotations with SIGHUP reload and login check: ${Date.now() - started} ms`);
+
+      // The pgbouncer fact behind the atomic write: it skips re-reading auth_file on RELOAD when
+      // dev, inode, mode, owner, size and mtime in whole seconds are unchanged.
+      const v4 = secretOf(await hashUser(user, 'pw-4'));
+      await cluster.query(`ALTER ROLE ${user} PASSWORD '${v4}'`);
+      const before = await stat(cfg.userlistPath);
+      const text = await readFile(cfg.userlistPath, 'utf8');
+      const rewritten = text.replace(/"SCRAM-SHA-256\$[^"]+"/, `"${v4}"`);
+      expect(rewritten.length).toBe(text.length);
+      await writeFile(cfg.userlistPath, rewritten);
+      await utimes(cfg.userlistPath, before.atime, before.mtime);
+      await bouncer.reload();
+      await expect(pgLogin('127.0.0.1', bouncer.port, user, 'pw-4', 'appdb')).rejects.toThrow(/SASL authentication failed/);
+      const later = new Date(before.mtimeMs + 2_000);
+      await utimes(cfg.userlistPath, later, later);
+      await bouncer.reload();
+      expect(await pgLogin('127.0.0.1', bouncer.port, user, 'pw-4', 'appdb')).toBe(user);
+    } finally {
+      await bouncer.stop();
+      await dir.cleanup();
+    }
+  });
+
   it('the same line in userlist.txt: pgbouncer checks the client and logs in to PostgreSQL with it; a wrong password is refused', async () => {
     const user = `hu_bouncer_${label.replace('.', '')}`;
     const password = `pw-${label}-'single' "double"`;

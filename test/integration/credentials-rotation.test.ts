@@ -193,4 +193,36 @@ describe.each(pgbouncerBinaries())('rotation under load through pgbouncer $label
       await dir.cleanup();
     }
   });
+
+  it('fact: without a login with the new password after the reload, pgbouncer opens server connections with the old cached SCRAM key', async () => {
+    const user = `cache_${label.replace('.', '')}`;
+    const line = await hashLine(user, 'old-pw');
+    await cluster.createRole(user, secretOf(line));
+    const dir = await makeTempDir(`rotation-cache-${label}`, { owner: 'postgres' });
+    const cfg = await writeTestPgbouncerConfig(dir.path, {
+      port: await freePort(), pgPort: cluster.port, dbname: 'benchdb', authType: 'scram-sha-256', poolMode: 'transaction',
+      userlist: [line], extra: { query_wait_timeout: 3, server_login_retry: 1 },
+    });
+    const bouncer = await startPgbouncer({ binary, iniPath: cfg.iniPath });
+    try {
+      const old = await connectThrough(bouncer, { user, password: 'old-pw', database: 'benchdb' });
+      await old.query('select 1');
+      const ctx = captureContext({
+        readStdin: async () => 'new-pw',
+        env: { PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.superuserPassword },
+      });
+      // No --login-db and no console: the command cannot log in through pgbouncer, and says so.
+      const code = await main(['node', 'pgb-setup', 'hash-user', user, '--password-stdin', '--userlist', cfg.userlistPath, '--apply-server', '--reload', '--pidfile', cfg.pidfile], ctx);
+      expect(code).toBe(0);
+      expect(ctx.err()).toMatch(/warning: no database to log in to through pgbouncer.*pgbouncer opens server connections with the old SCRAM key/);
+      await cluster.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [user]);
+      await new Promise((res) => setTimeout(res, 300));
+      // The client that logged in before needs a new server connection: made with the old key, refused.
+      await expect(old.query('select 1')).rejects.toThrow(/password authentication failed|query_wait_timeout|server login/);
+      await old.end().catch(() => {});
+    } finally {
+      await bouncer.stop();
+      await dir.cleanup();
+    }
+  });
 });
