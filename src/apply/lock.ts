@@ -1,29 +1,73 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
 
 /**
  * One apply at a time per root: an exclusive lock file holding our PID. A lock left by a process
  * that no longer runs (killed half-way) is taken over.
+ *
+ * - The lock appears with its PID already in it (written to a private file, then link()ed into
+ *   place, which fails if the lock exists), so nobody ever sees an empty lock and takes it for stale.
+ * - A stale lock is removed only under a second exclusive file, `<lock>.takeover`, and only if it
+ *   still holds the dead PID that was read: two runs racing for a stale lock cannot both win.
+ *   A `.takeover` file whose PID is dead (a run killed inside those few instructions) is removed.
  */
 export async function acquireLock(path: string): Promise<() => Promise<void>> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (await createHolding(path)) {
       return async () => {
-        await rm(path, { force: true });
+        if ((await holderOf(path)) === process.pid) await rm(path, { force: true });
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) {
-        throw new RuntimeError(`another pgb-setup (PID ${holder}) is applying to this host; wait for it to finish (lock ${path})`);
+    }
+    const holder = await holderOf(path);
+    if (holder === 'gone') continue;
+    if (holder !== undefined && isRunning(holder)) {
+      throw new RuntimeError(`another pgb-setup (PID ${holder}) is applying to this host; wait for it to finish (lock ${path})`);
+    }
+    // Stale: its holder is dead, or it holds no PID (left by something else than this code).
+    const guard = `${path}.takeover`;
+    if (await createHolding(guard)) {
+      try {
+        if ((await holderOf(path)) === holder) await rm(path, { force: true });
+      } finally {
+        await rm(guard, { force: true });
       }
-      await rm(path, { force: true });
+    } else {
+      const taker = await holderOf(guard);
+      if (typeof taker === 'number' && !isRunning(taker)) await rm(guard, { force: true });
+      else await sleep(10);
     }
   }
   throw new RuntimeError(`could not take the lock ${path}`);
+}
+
+/** Creates `path` holding our PID, atomically; false when it exists. */
+async function createHolding(path: string): Promise<boolean> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temp, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(temp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/** The PID in a lock file; undefined when it holds none; 'gone' when the file does not exist. */
+async function holderOf(path: string): Promise<number | undefined | 'gone'> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw e;
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 function isRunning(pid: number): boolean {
