@@ -32,7 +32,7 @@ const BASE_ENV = { DBNAME: 'appdb', DBUSER: 'app_user', DBHOST: '10.0.0.20' };
 const OLD_PASS = 'old-Password-1';
 const NEW_PASS = 'new-Password-2';
 const OTHER_LINE = '"reporting" "md545f2603610af569b6155c45067268c6b"';
-const RANDOM_KILLS = Number(process.env['PGB_TRUST_RANDOM_KILLS'] ?? 20);
+const RANDOM_KILLS = Number(process.env['PGB_TRUST_RANDOM_KILLS'] ?? 12);
 
 interface Scenario {
   name: string;
