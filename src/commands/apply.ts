@@ -52,7 +52,8 @@ function backupStamp(now: Date): string {
 /** userlist.txt as it should be: the app user's entry upserted, every other line kept as it is. */
 export function desiredUserlist(config: ResolvedConfig, existing: string | undefined, serverSecret?: string): string {
   let entries = userlistEntries(config, existing);
-  if (serverSecret) entries = entries.map((e) => ({ ...e, secret: serverSecret }));
+  // PostgreSQL's verifier belongs to DBUSER only (in auth_query mode the entry is the auth_user's).
+  if (serverSecret) entries = entries.map((e) => (e.user === config.profile.database.user ? { ...e, secret: serverSecret } : e));
   if (existing === undefined || parseUserlist(existing).lines.every((l) => l.kind === 'blank')) return renderUserlist(config, entries);
   return entries.reduce((text, e) => upsertUserlistEntry(text, e.user, e.secret), existing);
 }
