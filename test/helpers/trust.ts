@@ -75,6 +75,8 @@ export interface ChildOptions {
   trace?: string;
   /** Write the number of mutations to this file at exit. */
   countFile?: string;
+  /** Written to the child's stdin (then closed); without it stdin is closed from the start. */
+  input?: string;
 }
 
 function childEnv(opts: ChildOptions): NodeJS.ProcessEnv {
@@ -92,7 +94,8 @@ export interface ChildRun {
 
 /** Starts `node --import crash-preload.mjs <entry> ...args`; stdin is closed (no terminal). */
 export function startChild(entry: string, args: readonly string[], opts: ChildOptions = {}): ChildRun {
-  const child = spawn(process.execPath, ['--import', PRELOAD, entry, ...args], { env: childEnv(opts), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', PRELOAD, entry, ...args], { env: childEnv(opts), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
