@@ -1,7 +1,8 @@
 /**
  * Where a password may go, across a full apply under --root, a password rotation through the main
- * job and one through `hash-user`, the plan (text and JSON), a live-host apply (FakeSystem recording
- * every command) and the candidate check with a real pgbouncer:
+ * job and one through `hash-user`, the plan (text and JSON), print-django-settings, config, verify,
+ * health, stats and bench (the console and bench commands against a port where nothing listens), a
+ * live-host apply (FakeSystem recording every command) and the candidate check with a real pgbouncer:
  *
  *  - never into a child's argv (every spawn of every pgb-setup process is recorded by the preload
  *    test/helpers/crash-preload.mjs; the live paths through createNodeSystem({ onExec }) / FakeSystem),
@@ -82,6 +83,23 @@ describe('a password never leaves as plain text', () => {
     const now = readAuthFileLikePgbouncer(readFileSync(userlist, 'utf8')).entries;
     expect(verifyScramPassword(now.find((e) => e.user === 'app_user')!.secret, PASSWORDS[2]!)).toBe(true);
     expect(statSync(userlist).mode & 0o7777).toBe(0o600);
+
+    // The other commands that see passwords (print-django-settings, config, verify, and the console
+    // and bench commands, here against a port where nothing listens): exit codes vary, leaks may not.
+    const opsEnv = { ...BASE, DBPASS: PASSWORDS[2]!, PGPASSWORD: PASSWORDS[0]!, PGBOUNCER_ADMIN_PASSWORD: PASSWORDS[1]! };
+    const closed = { ...opsEnv, DBHOST: '127.0.0.1', DBPORT: '1' };
+    for (const [what, args, env] of [
+      ['print-django-settings', ['print-django-settings', 'production'], opsEnv],
+      ['print-django-settings env', ['print-django-settings', 'production', '--format', 'env'], opsEnv],
+      ['config --json', ['config', 'production', '--json'], opsEnv],
+      ['verify --root', ['verify', 'production', '--root', root], opsEnv],
+      ['health', ['health', 'production', '--port', '1', '--timeout', '1'], opsEnv],
+      ['stats', ['stats', 'production', '--port', '1', '--timeout', '1'], opsEnv],
+      ['bench', ['bench', 'production', '--seconds', '1', '--clients', '1'], closed],
+    ] as [string, string[], Record<string, string>][]) {
+      const r = await cli(what, args, env);
+      expect(r.code === 0 || r.code === 1 || r.code === 2 || r.code === 3, `${what}: ${r.stderr}`).toBe(true);
+    }
 
     // 1. argv of every process any of those runs started.
     const execs = readFileSync(trace, 'utf8').split('\n').filter((l) => / exec /.test(l));
