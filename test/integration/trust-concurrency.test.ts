@@ -20,6 +20,7 @@ import { buildCli, makeRoot, recordFigures, startChild, type CliResult } from '.
 
 const ENV = { DBNAME: 'appdb', DBUSER: 'app_user', DBHOST: '10.0.0.20', DBPASS: 'concurrent-Pass-1' };
 const ROUNDS = Number(process.env['PGB_TRUST_ROUNDS'] ?? 10);
+const TIMEOUT = 120_000 * Math.max(1, ROUNDS / 10);
 const INI = 'etc/pgbouncer/pgbouncer.ini';
 const USERLIST = 'etc/pgbouncer/userlist.txt';
 
@@ -129,7 +130,7 @@ describe('one apply at a time per root', () => {
       expect(existsSync(join(root, '.pgb-setup.lock')), what).toBe(false);
       checkFiles(root, what);
     }
-  }, 120_000);
+  }, TIMEOUT);
 
   it('a lock whose holder is dead is taken over', async () => {
     const root = join(tmpdir(), `pgb-trust-stale-${process.pid}`);
@@ -176,5 +177,5 @@ describe('one apply at a time per root', () => {
       expect(results.some((r) => r.code === 0), what).toBe(true);
       checkFiles(root, what);
     }
-  }, 120_000);
+  }, TIMEOUT);
 });

@@ -95,6 +95,7 @@ afterAll(() => {
     deterministicKills: figures.deterministicKills,
     randomKills: figures.randomKills,
     killsLandedMidRun: figures.killsLandedMidRun,
+    ...Object.fromEntries(scenarios.map((s, i) => [`mutationPoints${i}`, s.mutations ?? 0])),
     recoveries: figures.recoveries,
     dataLost: figures.dataLost,
   });
@@ -183,7 +184,7 @@ describe('SIGKILL at any point leaves the old or the new files, and the next run
       checkAfterKill(root, s, what);
       await checkRecovery(root, s, what);
     });
-  }, 120_000);
+  }, 180_000);
 
   it.each([0, 1])('scenario %i: kills after random delays', async (index) => {
     const s = scenarios[index]!;
@@ -209,5 +210,5 @@ describe('SIGKILL at any point leaves the old or the new files, and the next run
       checkAfterKill(root, s, what);
       await checkRecovery(root, s, what);
     });
-  }, 120_000);
+  }, 120_000 * Math.max(1, RANDOM_KILLS / 12));
 });

@@ -26,6 +26,7 @@ const INI = 'etc/pgbouncer/pgbouncer.ini';
 const USERLIST = 'etc/pgbouncer/userlist.txt';
 const OTHER_LINE = '"other ""quoted"" user" "md545f2603610af569b6155c45067268c6b"  ; kept as is';
 const RUNS = Math.max(1, Number(process.env['PGB_TRUST_RUNS'] ?? 1));
+const TIMEOUT = 60_000 * RUNS;
 
 let base: string; // a root after one clean apply, plus another user's line in userlist.txt
 let work: string; // the root each case runs against, reset from base after a successful run
@@ -199,7 +200,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       ),
       { numRuns: 150 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('the environment: DBNAME, DBUSER, DBHOST, DBPORT, PGBOUNCER_HOST, PGBOUNCER_PORT, DBPASS', async () => {
     const FIELD: Record<string, string> = {
@@ -220,7 +221,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       }),
       { numRuns: 200 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('--env-file: any file content', async () => {
     const file = join(scratch, 'app.env');
@@ -252,7 +253,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       }),
       { numRuns: 100 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('--profile: hostile values, keys and non-JSON', async () => {
     const file = join(scratch, 'profile.json');
@@ -294,7 +295,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       }),
       { numRuns: 200 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('--allow-from: anything but an address or CIDR is refused before anything is read', async () => {
     await fc.assert(
@@ -304,7 +305,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       }),
       { numRuns: 100 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('DBPASS: a password with a line break or NUL is refused; any other is stored only as a verifier', async () => {
     await fc.assert(
@@ -316,7 +317,7 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       }),
       { numRuns: 100 * RUNS },
     );
-  });
+  }, TIMEOUT);
 });
 
 describe('odd files already on disk', () => {
@@ -341,7 +342,7 @@ describe('odd files already on disk', () => {
       }),
       { numRuns: 60 * RUNS },
     );
-  });
+  }, TIMEOUT);
 
   it('userlist.txt: every line pgbouncer can read is kept byte for byte; a file it cannot read is refused (exit 2) untouched', async () => {
     const userField = fc.oneof(fc.constantFrom('app', 'we"ird', 'a b', 'é', ';x', '#y', ''), hostile);
@@ -381,5 +382,5 @@ describe('odd files already on disk', () => {
       }),
       { numRuns: 100 * RUNS },
     );
-  });
+  }, TIMEOUT);
 });
