@@ -60,3 +60,108 @@ rmSync(imageRoot, { recursive: true, force: true });
 console.log(`median wall time of ${runs} runs; aims: start-up at most 2.0x bare node, a re-run with nothing to do under 300 ms`);
 for (const r of results) console.log(`  ${r.name.padEnd(40)} ${r.ms.toFixed(1).padStart(7)} ms  ${r.ratio.toFixed(2)}x`);
 if (!liveNoop) console.log('  (live re-run not timed: needs root and a host that pgb-setup development already configured with these DB* values)');
+
+// ---- Select-only throughput through one pgbouncer process vs two (--processes), in the same run ----
+// A throwaway PostgreSQL 15 cluster (initdb as postgres into a temp dir, loopback port) and the
+// built pgbouncer >= 1.19 from the test cache; `pgb-setup bench --processes 2` starts and stops its
+// own throwaway pgbouncers. Everything started here is stopped by PID; the temp dir is removed.
+await processesSection();
+
+async function processesSection() {
+  const { spawn } = await import('node:child_process');
+  const { chownSync, chmodSync, existsSync, readFileSync, readdirSync, writeFileSync, openSync, closeSync } = await import('node:fs');
+  const { createServer } = await import('node:net');
+  const clients = Number(process.env.BENCH_PROCESSES_CLIENTS ?? 8);
+  const seconds = Number(process.env.BENCH_PROCESSES_SECONDS ?? 5);
+  const title = `select-only (SELECT 1) through pgbouncer, 1 process vs 2 (so_reuseport), ${clients} clients, ${seconds} s each`;
+  console.log(`\n${title}`);
+  const skip = (why) => console.log(`  skipped: ${why}`);
+  if (process.getuid?.() !== 0) return skip('needs root (runs a throwaway PostgreSQL 15 and pgbouncer as the postgres user)');
+  const pgBin = '/usr/lib/postgresql/15/bin';
+  const missing = ['initdb', 'postgres', 'pgbench', 'psql'].filter((b) => !existsSync(join(pgBin, b)));
+  if (missing.length) return skip(`PostgreSQL 15 is not installed (${missing.join(', ')} missing in ${pgBin}); npm test installs it, or apt-get install postgresql-15`);
+  const pw = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'))?.split(':');
+  if (!pw) return skip('no postgres OS user');
+  const [uid, gid] = [Number(pw[2]), Number(pw[3])];
+
+  // pgbouncer >= 1.19 (for [peers]): the test cache, else build it there, as test/support/pgbouncer-binaries.ts does.
+  const cache = process.env.PGB_TEST_CACHE_DIR ?? '/var/cache/pgb-setup-test';
+  const newer = (v) => { const [a, b] = v.split('.').map(Number); return a > 1 || (a === 1 && b >= 19); };
+  let pgbouncer = existsSync(cache)
+    ? readdirSync(cache).map((d) => /^pgbouncer-(\d+\.\d+\.\d+)$/.exec(d)?.[1]).filter((v) => v && newer(v)).sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).map((v) => join(cache, `pgbouncer-${v}`, 'pgbouncer')).filter((p) => existsSync(p)).pop()
+    : undefined;
+  if (!pgbouncer) {
+    console.log(`  building pgbouncer into ${cache} (scripts/build-pgbouncer.sh, once)...`);
+    const built = spawnSync('bash', [join(root, 'scripts', 'build-pgbouncer.sh')], { env: { ...process.env, PGB_TEST_CACHE_DIR: cache }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    pgbouncer = built.status === 0 ? built.stdout.trim().split('\n').pop() : undefined;
+    if (!pgbouncer || !existsSync(pgbouncer)) return skip('could not build pgbouncer >= 1.19 (see the build output above)');
+  }
+
+  const port = await new Promise((res, rej) => {
+    const srv = createServer().on('error', rej);
+    srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => res(p)); });
+  });
+  const base = mkdtempSync(join(tmpdir(), 'pgb-bench-pg-'));
+  chownSync(base, uid, gid);
+  chmodSync(base, 0o755);
+  const data = join(base, 'data');
+  const sock = join(base, 'sock');
+  const logfile = join(base, 'postgres.log');
+  let pid;
+  const stopPostgres = () => {
+    if (!pid) return;
+    const alive = () => { try { process.kill(pid, 0); return !readFileSync(`/proc/${pid}/stat`, 'utf8').match(/\) [ZX] /); } catch { return false; } };
+    for (const [signal, ms] of [['SIGINT', 15000], ['SIGQUIT', 5000], ['SIGKILL', 5000]]) {
+      if (!alive()) break;
+      try { process.kill(pid, signal); } catch { break; }
+      const until = Date.now() + ms;
+      while (alive() && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+    pid = undefined;
+  };
+  const onSignal = () => { stopPostgres(); rmSync(base, { recursive: true, force: true }); process.exit(130); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const asPostgres = { uid, gid, cwd: '/', env: { ...process.env, HOME: pw[5], USER: 'postgres', LOGNAME: 'postgres' } };
+    const init = spawnSync(join(pgBin, 'initdb'), ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-host=scram-sha-256', '--auth-local=peer', '--no-sync', '--no-instructions'], { ...asPostgres, encoding: 'utf8' });
+    if (init.status !== 0) return skip(`initdb failed: ${init.stderr.trim().split('\n').pop()}`);
+    spawnSync('mkdir', ['-m', '0755', sock], asPostgres);
+    writeFileSync(join(data, 'pg_hba.conf'), 'local all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n');
+    writeFileSync(join(data, 'postgresql.auto.conf'), [`listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${sock}'`, 'max_connections = 100', 'fsync = off', 'synchronous_commit = off', 'full_page_writes = off', "shared_buffers = '64MB'", ''].join('\n'));
+    for (const f of ['pg_hba.conf', 'postgresql.auto.conf']) chownSync(join(data, f), uid, gid);
+    const fd = openSync(logfile, 'a');
+    const child = spawn(join(pgBin, 'postgres'), ['-D', data], { ...asPostgres, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    pid = child.pid;
+    child.unref();
+    const ready = Date.now() + 60000;
+    for (;;) {
+      const lines = existsSync(join(data, 'postmaster.pid')) ? readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n') : [];
+      if (Number(lines[0]) === pid && lines[7]?.trim() === 'ready') break;
+      if (child.exitCode !== null || Date.now() > ready) return skip(`PostgreSQL did not start: ${readFileSync(logfile, 'utf8').trim().split('\n').slice(-2).join(' / ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const password = `bench-${process.pid}-${Date.now()}`;
+    const sql = `CREATE ROLE bench_user LOGIN PASSWORD '${password}';\nCREATE DATABASE benchdb OWNER bench_user;\n`;
+    const psql = spawnSync(join(pgBin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', sock, '-p', String(port), '-U', 'postgres', '-d', 'postgres'], { ...asPostgres, input: sql, encoding: 'utf8' });
+    if (psql.status !== 0) return skip(`creating the bench role failed: ${psql.stderr.trim()}`);
+
+    const benchEnv = { ...process.env, DBNAME: 'benchdb', DBUSER: 'bench_user', DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(port) };
+    const r = spawnSync(process.execPath, [bin, 'bench', 'development', '--processes', '2', '--pgbouncer-binary', pgbouncer, '--pgbench', join(pgBin, 'pgbench'), '--service-user', 'postgres', '--clients', String(clients), '--seconds', String(seconds), '--json'], { env: benchEnv, encoding: 'utf8', timeout: (2 * seconds + 120) * 1000 });
+    if (r.status !== 0) return skip(`pgb-setup bench --processes 2 exited ${r.status}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' / ')}`);
+    const report = JSON.parse(r.stdout);
+    const [one, two] = report.runs;
+    const tps = (x) => `${Math.round(x.tps).toLocaleString('en-US')} tps`;
+    const share = two.transactions_per_process.every((x) => typeof x === 'number') ? ` (transactions per process ${two.transactions_per_process.map((x) => `${Math.round((100 * x) / two.transactions_per_process.reduce((a, b) => a + b, 0))}%`).join(' / ')})` : '';
+    console.log(`  pgbouncer ${report.pgbouncer_version}, PostgreSQL 15, ${report.cores} cores, ${report.workload === 'select1' ? 'pgbench -f "SELECT 1;"' : 'pgbench -S'}, persistent connections, profile development (pool ${one.pool_sizes.join('')} vs ${two.pool_sizes.join(' + ')})`);
+    console.log(`  ${'1 process'.padEnd(40)} ${tps(one).padStart(14)}`);
+    console.log(`  ${'2 processes'.padEnd(40)} ${tps(two).padStart(14)}${share}`);
+    console.log(`  ${'2 processes ÷ 1 process'.padEnd(40)} ${`${report.ratio.toFixed(2)}x`.padStart(14)}`);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    stopPostgres();
+    rmSync(base, { recursive: true, force: true });
+  }
+}

@@ -4,7 +4,7 @@ import type { RegisterCommands } from '../cli-types.js';
 /** --host/--port/--user/--password-env/--timeout: where the admin console is, overriding the profile. */
 function withConsoleOptions(cmd: Command): Command {
   return cmd
-    .option('--host <host>', "pgbouncer's address, or the directory of its unix socket (default: the profile's listen_addr, else unix_socket_dir)")
+    .option('--host <host>', "pgbouncer's address, or the directory of its unix socket (default: the profile's listen_addr, else unix_socket_dir); with --processes the base socket directory (<dir>/pgbouncer-<i>)")
     .option('--port <port>', "pgbouncer's port (default: the profile's listen_port)")
     .option('--user <name>', 'console user (default: the first of stats_users, admin_users with a known password)')
     .option('--password-env <VAR>', 'environment variable holding the console password when the user is not DBUSER (default PGPASSWORD)')
@@ -29,6 +29,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--crit-maxwait <seconds>', 'CRITICAL at this many seconds (default 5)')
     .option('--database <name>', 'check only the pools of this database')
     .option('--json', 'print the result as JSON (same exit codes)')
+    .option('--processes <n>', 'a group installed with --processes N (or auto): every process, each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
         const { runHealth } = await import('../ops/health.js');
@@ -47,6 +48,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'prometheus']))
     .option('--serve <[address:]port>', 'serve Prometheus /metrics over HTTP (e.g. 127.0.0.1:9127), a fresh snapshot per scrape, until SIGINT/SIGTERM')
     .option('--legacy-stats-names', 'also emit pgbouncer_stats_* (pgbouncer_exporter <= 0.10) next to pgbouncer_stats_totals_*')
+    .option('--processes <n>', 'a group installed with --processes N (or auto): one snapshot per process (Prometheus: a process label), each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
         const { runStats } = await import('../ops/stats.js');
@@ -96,6 +98,8 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--service-user <name>', 'the account pgbouncer runs as (default: detected from the host)')
     .option('--timeout <seconds>', 'connect timeout for the live checks (default 5)')
     .option('--json', 'print the checklist as JSON')
+    .option('--processes <n>', 'a group installed with --processes N (or auto): check pgbouncer-<i>.ini next to --ini, and each process (pidfile, socket, console, pool share)')
+    .option('--no-peers', 'with --processes: the group was installed with --no-peers')
     .action(async (environment: string, opts) =>
       run(async (ctx) => {
         const { runVerify } = await import('../ops/verify.js');
@@ -116,6 +120,10 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--pgbench <path>', 'the pgbench binary (default: newest /usr/lib/postgresql/*/bin/pgbench, else PATH)')
     .option('--json', 'print JSON')
     .option('--svg <file>', 'also write the comparison as an SVG bar chart')
+    .option('--processes <n>', "instead: 1 pgbouncer process vs N (so_reuseport), persistent connections, in throwaway pgbouncers started from the profile's rendered configs (split pool budget) on a spare loopback port, stopped afterwards")
+    .option('--no-peers', 'with --processes on pgbouncer < 1.19: run the group without [peers]')
+    .option('--pgbouncer-binary <path>', 'with --processes: the pgbouncer to start (default: pgbouncer on PATH)')
+    .option('--service-user <name>', 'with --processes, as root: the account the throwaway pgbouncers run as (default: detected from the host)')
     .action(async (environment: string, opts) =>
       run(async (ctx) => {
         const { runBench } = await import('../ops/bench.js');

@@ -33,6 +33,11 @@ export interface BenchOptions extends ProfileOptions {
   pgbench?: string;
   json?: boolean;
   svg?: string;
+  /** `--processes N`: 1 process vs N in throwaway pgbouncers instead (src/ops/bench-processes.ts). */
+  processes?: string;
+  peers?: boolean;
+  pgbouncerBinary?: string;
+  serviceUser?: string;
 }
 
 export const BENCH_LIMITS = { clients: { min: 1, max: 64, default: 4 }, seconds: { min: 1, max: 60, default: 5 }, scale: { min: 1, max: 100, default: 1 } };
@@ -86,7 +91,7 @@ export function parsePgbenchOutput(text: string, reconnect = false): PgbenchFigu
   };
 }
 
-async function findPgbench(ctx: Context, explicit: string | undefined): Promise<string> {
+export async function findPgbench(ctx: Context, explicit: string | undefined): Promise<string> {
   if (explicit) {
     if (!(await ctx.system.exists(explicit))) throw new InputError(`--pgbench: ${explicit} does not exist`, '--pgbench');
     return explicit;
@@ -103,7 +108,7 @@ async function findPgbench(ctx: Context, explicit: string | undefined): Promise<
   return path;
 }
 
-function parseBounds(opts: BenchOptions): { clients: number; seconds: number; scale: number } {
+export function parseBounds(opts: BenchOptions): { clients: number; seconds: number; scale: number } {
   const problems: string[] = [];
   const get = (raw: string | undefined, flag: string, lim: { min: number; max: number; default: number }, unit: string) => {
     if (raw === undefined) return lim.default;
@@ -126,6 +131,10 @@ function parseBounds(opts: BenchOptions): { clients: number; seconds: number; sc
 }
 
 export async function runBench(environment: string, opts: BenchOptions, ctx: Context): Promise<number> {
+  if (opts.processes !== undefined) {
+    const { runBenchProcesses } = await import('./bench-processes.js');
+    return runBenchProcesses(environment, opts, ctx);
+  }
   const bounds = parseBounds(opts);
   const workload = opts.workload ?? 'select1';
   const config = await loadConfig(environment, opts, ctx);
@@ -193,7 +202,7 @@ export async function runBench(environment: string, opts: BenchOptions, ctx: Con
   }
 }
 
-const tpsText = (n: number) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : fmt(n, 1));
+export const tpsText = (n: number) => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : fmt(n, 1));
 
 function cell(r: BenchRun | undefined): string {
   if (!r) return '-';

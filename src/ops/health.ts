@@ -16,6 +16,7 @@ import { ConsoleError, consoleSnapshot, describeTarget } from './console.js';
 import { databaseStats, fmt, poolFigures, versionText, type DatabaseStats, type PoolFigures, type Snapshot } from './pools.js';
 import { resolveConsoleTarget, type ConsoleFlags } from './target.js';
 import { profilePoolSize } from './profile-pools.js';
+import { eachMember, groupMembers, processCount } from './group.js';
 
 export const NAGIOS = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type NagiosStatus = keyof typeof NAGIOS;
@@ -48,6 +49,8 @@ export interface HealthOptions extends ProfileOptions, ConsoleFlags {
   critMaxwait?: string;
   database?: string;
   json?: boolean;
+  /** `--processes N|auto`: every process of the group, each through its own socket folder. */
+  processes?: string;
 }
 
 /** A flag problem: reported as UNKNOWN (Nagios' rule for bad arguments), not as exit 2. */
@@ -130,13 +133,13 @@ export function poolName(p: Pick<PoolFigures, 'database' | 'user'>): string {
   return `${p.database}/${p.user}`.replace(/[\u0000-\u001f]/g, '?');
 }
 
-function describePool(p: PoolFigures): string {
+export function describePool(p: PoolFigures): string {
   const size = p.unlimited ? 'unlimited' : p.poolSize !== undefined ? String(p.poolSize) : '?';
   const util = p.utilisation !== undefined ? ` (${fmt(p.utilisation, 0)}%)` : '';
   return `${poolName(p)} ${p.serversActive}/${size} servers busy${util}, ${p.clientsWaiting} waiting, maxwait ${fmt(p.maxwaitSeconds, 1)}s`;
 }
 
-export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string, options: { database?: string; fallbackPoolSize?: (db: string) => number | undefined } = {}): HealthResult {
+export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string, options: { database?: string; fallbackPoolSize?: (db: string) => number | undefined; labelPrefix?: string } = {}): HealthResult {
   let pools = poolFigures(snapshot, options.fallbackPoolSize);
   let databases = databaseStats(snapshot);
   if (options.database) {
@@ -163,9 +166,10 @@ export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string
   }
 
   const perfdata: string[] = [];
+  const prefix = options.labelPrefix ?? '';
   for (const v of verdicts) {
     const p = v.pool;
-    const n = poolName(p);
+    const n = `${prefix}${poolName(p)}`;
     if (p.utilisation !== undefined) perfdata.push(perf(`${n} utilisation`, p.utilisation, '%', t.warnUtilisation, t.critUtilisation, 0));
     perfdata.push(perf(`${n} cl_active`, p.clientsActive, '', undefined, undefined, 0));
     perfdata.push(perf(`${n} cl_waiting`, p.clientsWaiting, '', t.warnWaiting, t.critWaiting, 0));
@@ -174,8 +178,8 @@ export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string
     perfdata.push(perf(`${n} maxwait`, p.maxwaitSeconds, 's', t.warnMaxwait, t.critMaxwait, 0));
   }
   for (const d of databases) {
-    perfdata.push(perf(`${d.database} xact_per_s`, d.xactPerSecond, '', undefined, undefined, 0));
-    perfdata.push(perf(`${d.database} avg_xact_time`, d.avgXactSeconds, 's', undefined, undefined, 0));
+    perfdata.push(perf(`${prefix}${d.database} xact_per_s`, d.xactPerSecond, '', undefined, undefined, 0));
+    perfdata.push(perf(`${prefix}${d.database} avg_xact_time`, d.avgXactSeconds, 's', undefined, undefined, 0));
   }
   return {
     status,
@@ -197,6 +201,14 @@ export function formatNagios(status: NagiosStatus, summary: string, perfdata = '
   return `PGBOUNCER ${status} - ${oneLine(summary)}${perfdata ? ` | ${perfdata}` : ''}\n`;
 }
 
+function thresholdsJson(t: Thresholds): object {
+  return {
+    utilisation_percent: { warning: t.warnUtilisation, critical: t.critUtilisation },
+    waiting_clients: { warning: t.warnWaiting, critical: t.critWaiting },
+    maxwait_seconds: { warning: t.warnMaxwait, critical: t.critMaxwait },
+  };
+}
+
 function healthJson(r: HealthResult): object {
   return {
     status: r.status,
@@ -204,11 +216,7 @@ function healthJson(r: HealthResult): object {
     summary: r.summary,
     target: r.target,
     version: r.version ?? null,
-    thresholds: {
-      utilisation_percent: { warning: r.thresholds.warnUtilisation, critical: r.thresholds.critUtilisation },
-      waiting_clients: { warning: r.thresholds.warnWaiting, critical: r.thresholds.critWaiting },
-      maxwait_seconds: { warning: r.thresholds.warnMaxwait, critical: r.thresholds.critMaxwait },
-    },
+    thresholds: thresholdsJson(r.thresholds),
     pools: r.pools.map(({ pool: p, status, reasons }) => ({
       database: p.database,
       user: p.user,
@@ -238,6 +246,119 @@ function healthJson(r: HealthResult): object {
   };
 }
 
+// ---- a --processes group ------------------------------------------------------------------------
+
+/** One process of a group: its verdict, or why it could not be judged. */
+export interface ProcessHealth {
+  id: number;
+  target: string;
+  result?: HealthResult;
+  error?: string;
+}
+
+export interface GroupHealthResult {
+  status: NagiosStatus;
+  exitCode: number;
+  summary: string;
+  perfdata: string;
+  processes: ProcessHealth[];
+  thresholds: Thresholds;
+}
+
+/** The perfdata label prefix of process `id`: `'p2 appdb/app_user utilisation'`. */
+export const processLabel = (id: number) => `p${id} `;
+
+/**
+ * One verdict for a group: the worst process decides; a process that cannot be judged (not
+ * answering, login refused) makes the whole check UNKNOWN, as a single unreachable pgbouncer does.
+ * Each process is judged against its own pool share: the kernel spreads clients over the processes,
+ * not over their pools, so one saturated process makes its clients wait however idle the others are.
+ */
+export function combineGroupHealth(processes: readonly ProcessHealth[], t: Thresholds): GroupHealthResult {
+  const n = processes.length;
+  const failed = processes.filter((p) => p.error !== undefined || !p.result);
+  const judged = processes.filter((p): p is ProcessHealth & { result: HealthResult } => p.result !== undefined && p.error === undefined);
+  let status: NagiosStatus = failed.length ? 'UNKNOWN' : 'OK';
+  for (const p of judged) status = worse(status, p.result.status);
+  const verdicts = judged.flatMap((p) => p.result.pools.map((v) => ({ id: p.id, v })));
+  const order = (x: { v: PoolVerdict }) => NAGIOS[x.v.status] * 1e6 + (x.v.pool.utilisation ?? 0) + x.v.pool.clientsWaiting;
+  const sorted = [...verdicts].sort((a, b) => order(b) - order(a));
+  const parts: string[] = [];
+  if (failed.length) {
+    parts.push(`${failed.length} of ${n} processes not answering: ${failed.map((p) => `p${p.id} ${p.error ?? 'no result'}`).join('; ')}`);
+    for (const p of judged) parts.push(`p${p.id} ${p.result.status}: ${p.result.summary}`);
+  } else if (verdicts.length === 0) {
+    parts.push(`${n} processes, no client pools yet (no client has connected since pgbouncer started)`);
+  } else if (status === 'OK') {
+    const top = sorted[0]!;
+    parts.push(`${n} processes, ${verdicts.length} pool${verdicts.length === 1 ? '' : 's'}, busiest p${top.id} ${describePool(top.v.pool)}`);
+  } else {
+    const bad = sorted.filter((x) => x.v.status !== 'OK');
+    parts.push(...bad.slice(0, 3).map((x) => `p${x.id} ${poolName(x.v.pool)}: ${x.v.reasons.join(', ')}`));
+    if (bad.length > 3) parts.push(`${bad.length - 3} more pools ${bad[3]!.v.status === 'CRITICAL' ? 'CRITICAL' : 'not OK'}`);
+    const ok = verdicts.length - bad.length;
+    if (ok > 0) parts.push(`${ok} other pool${ok === 1 ? '' : 's'} OK (of ${n} processes)`);
+  }
+  return {
+    status,
+    exitCode: NAGIOS[status],
+    summary: parts.join('; '),
+    perfdata: judged.map((p) => p.result.perfdata).filter(Boolean).join(' '),
+    processes: [...processes],
+    thresholds: t,
+  };
+}
+
+function groupHealthJson(r: GroupHealthResult): object {
+  return {
+    status: r.status,
+    exit_code: r.exitCode,
+    summary: r.summary,
+    processes: r.processes.map((p) =>
+      p.result && p.error === undefined
+        ? { process: p.id, ...(healthJson(p.result) as Record<string, unknown>) }
+        : { process: p.id, status: 'UNKNOWN', exit_code: NAGIOS.UNKNOWN, summary: oneLine(p.error ?? 'no result'), target: p.target },
+    ),
+    thresholds: thresholdsJson(r.thresholds),
+  };
+}
+
+const HEALTH_COMMANDS = {
+  version: 'SHOW VERSION',
+  pools: 'SHOW POOLS',
+  stats: 'SHOW STATS',
+  databases: 'SHOW DATABASES',
+  users: 'SHOW USERS',
+} as const;
+
+async function runGroupHealth(config: ResolvedConfig | undefined, n: number, thresholds: Thresholds, opts: HealthOptions, ctx: Context): Promise<number> {
+  const members = groupMembers(config, n, opts, ctx);
+  const outcomes = await eachMember(members, async (m) => {
+    const where = describeTarget(m.target);
+    const snapshot = await consoleSnapshot(m.target, HEALTH_COMMANDS);
+    if (opts.database && !snapshot.databases.rows.some((r) => r['name'] === opts.database)) {
+      throw new ConsoleError('command', `database ${opts.database} is not in pgbouncer's [databases] at ${where}`);
+    }
+    const pc = m.process?.config;
+    return evaluateHealth(snapshot, thresholds, where, {
+      ...(opts.database ? { database: opts.database } : {}),
+      ...(pc ? { fallbackPoolSize: profilePoolSize(pc) } : {}),
+      labelPrefix: processLabel(m.id),
+    });
+  });
+  const processes: ProcessHealth[] = outcomes.map((o) => {
+    const target = describeTarget(o.member.target);
+    if (o.error === undefined) return { id: o.member.id, target, result: o.value };
+    const e = o.error as Error;
+    const known = e instanceof ConsoleError || e instanceof PgbSetupError;
+    return { id: o.member.id, target, error: known ? e.message : `internal error: ${e.message}` };
+  });
+  const result = combineGroupHealth(processes, thresholds);
+  if (opts.json) ctx.stdout.write(`${JSON.stringify(groupHealthJson(result), null, 2)}\n`);
+  else ctx.stdout.write(formatNagios(result.status, result.summary, result.perfdata));
+  return result.exitCode;
+}
+
 function unknown(message: string, opts: HealthOptions, ctx: Context, target?: string): number {
   if (opts.json) ctx.stdout.write(`${JSON.stringify({ status: 'UNKNOWN', exit_code: 3, summary: oneLine(message), target: target ?? null }, null, 2)}\n`);
   else ctx.stdout.write(formatNagios('UNKNOWN', message));
@@ -250,16 +371,12 @@ export async function runHealth(environment: string | undefined, opts: HealthOpt
   let where: string | undefined;
   try {
     thresholds = parseThresholds(opts);
+    const n = processCount(opts.processes);
     if (environment) config = await loadConfig(environment, opts, ctx);
+    if (n > 1) return await runGroupHealth(config, n, thresholds, opts, ctx);
     const target = resolveConsoleTarget(config, opts, ctx);
     where = describeTarget(target);
-    const snapshot = await consoleSnapshot(target, {
-      version: 'SHOW VERSION',
-      pools: 'SHOW POOLS',
-      stats: 'SHOW STATS',
-      databases: 'SHOW DATABASES',
-      users: 'SHOW USERS',
-    });
+    const snapshot = await consoleSnapshot(target, HEALTH_COMMANDS);
     if (opts.database && !snapshot.databases.rows.some((r) => r['name'] === opts.database)) {
       return unknown(`database ${opts.database} is not in pgbouncer's [databases] at ${where}`, opts, ctx, where);
     }

@@ -4,6 +4,7 @@
  * 0.12.1), so dashboards built for the exporter keep working:
  *
  *   pgbouncer_up, pgbouncer_version_info{version}
+ *   (for a --processes group every sample also carries process="<peer id>")
  *   SHOW LISTS     → pgbouncer_databases, _users, _pools, _free_clients, _used_clients, _login_clients,
  *                    _free_servers, _used_servers, _cached_dns_names, _cached_dns_zones, _in_flight_dns_queries
  *   SHOW CONFIG    → pgbouncer_config_max_client_connections, pgbouncer_config_max_user_connections
@@ -140,35 +141,64 @@ const labelValue = (row: ConsoleRow, column: string): string => str(row, column)
 /** Metrics for a snapshot that succeeded. */
 export function snapshotMetrics(snap: Snapshot, options: { legacyStatsNames?: boolean } = {}): string {
   const fam = new Families();
-  fam.add('pgbouncer_up', 'gauge', 'Whether the last scrape of the pgbouncer admin console succeeded', [], 1);
+  addSnapshot(fam, snap, options, []);
+  return renderExposition(fam.list);
+}
+
+/** One process of a --processes group: its snapshot, or undefined when it did not answer. */
+export interface ProcessSnapshot {
+  process: number;
+  snapshot: Snapshot | undefined;
+}
+
+/**
+ * Metrics for every process of a group under the exporter's names, each sample with a `process`
+ * label (its peer id), so `sum without (process)` gives the group. One HELP/TYPE per family.
+ * A process that did not answer is `pgbouncer_up{process="N"} 0`.
+ */
+export function groupMetrics(processes: readonly ProcessSnapshot[], options: { legacyStatsNames?: boolean } = {}): string {
+  const fam = new Families();
+  for (const p of processes) {
+    const extra: [string, string][] = [['process', String(p.process)]];
+    if (p.snapshot) addSnapshot(fam, p.snapshot, options, extra);
+    else fam.add('pgbouncer_up', 'gauge', UP_HELP, extra, 0);
+  }
+  return renderExposition(fam.list);
+}
+
+const UP_HELP = 'Whether the last scrape of the pgbouncer admin console succeeded';
+
+function addSnapshot(fam: Families, snap: Snapshot, options: { legacyStatsNames?: boolean }, extra: [string, string][]): void {
+  const add = (name: string, type: MetricType, help: string, labels: [string, string][], value: number) => fam.add(name, type, help, [...labels, ...extra], value);
+  add('pgbouncer_up', 'gauge', UP_HELP, [], 1);
   const version = str(snap.version?.rows[0], 'version');
-  if (version) fam.add('pgbouncer_version_info', 'gauge', 'The pgbouncer version (SHOW VERSION)', [['version', version]], 1);
+  if (version) add('pgbouncer_version_info', 'gauge', 'The pgbouncer version (SHOW VERSION)', [['version', version]], 1);
 
   for (const r of snap.lists?.rows ?? []) {
     const m = LIST_METRICS[str(r, 'list') ?? ''];
     const v = num(r, 'items');
-    if (m && v !== undefined) fam.add(m[0], 'gauge', m[1], [], v);
+    if (m && v !== undefined) add(m[0], 'gauge', m[1], [], v);
   }
   for (const r of snap.config?.rows ?? []) {
     const m = CONFIG_METRICS[str(r, 'key') ?? ''];
     const v = num(r, 'value');
-    if (m && v !== undefined) fam.add(m[0], 'gauge', m[1], [], v);
+    if (m && v !== undefined) add(m[0], 'gauge', m[1], [], v);
   }
   addRows(snap.databases, (row) => {
     const labels = DATABASE_LABELS.map((l) => [l, labelValue(row, l)] as [string, string]);
     for (const [columns, suffix, help] of DATABASE_METRICS) {
       if (!columns.some((c) => c in row)) continue;
-      fam.add(`pgbouncer_databases_${suffix}`, 'gauge', help, labels, numAny(row, columns) ?? NaN);
+      add(`pgbouncer_databases_${suffix}`, 'gauge', help, labels, numAny(row, columns) ?? NaN);
     }
   });
   addRows(snap.pools, (row) => {
     const labels: [string, string][] = [['database', labelValue(row, 'database')], ['user', labelValue(row, 'user')]];
     for (const [column, suffix, help] of POOL_METRICS) {
-      if (column in row) fam.add(`pgbouncer_pools_${suffix}`, 'gauge', help, labels, num(row, column) ?? NaN);
+      if (column in row) add(`pgbouncer_pools_${suffix}`, 'gauge', help, labels, num(row, column) ?? NaN);
     }
     if ('maxwait' in row) {
       const seconds = (num(row, 'maxwait') ?? 0) + (num(row, 'maxwait_us') ?? 0) / 1e6;
-      fam.add('pgbouncer_pools_client_maxwait_seconds', 'gauge', 'Age of the oldest waiting client, seconds', labels, seconds);
+      add('pgbouncer_pools_client_maxwait_seconds', 'gauge', 'Age of the oldest waiting client, seconds', labels, seconds);
     }
   });
   for (const prefix of options.legacyStatsNames ? ['pgbouncer_stats_totals_', 'pgbouncer_stats_'] : ['pgbouncer_stats_totals_']) {
@@ -177,11 +207,10 @@ export function snapshotMetrics(snap: Snapshot, options: { legacyStatsNames?: bo
       for (const [column, suffix, micro, legacy, help] of STATS_METRICS) {
         if (!(column in row) || (prefix === 'pgbouncer_stats_' && !legacy)) continue;
         const v = num(row, column);
-        fam.add(`${prefix}${suffix}`, 'counter', help, labels, v === undefined ? NaN : micro ? v / 1e6 : v);
+        add(`${prefix}${suffix}`, 'counter', help, labels, v === undefined ? NaN : micro ? v / 1e6 : v);
       }
     });
   }
-  return renderExposition(fam.list);
 }
 
 function addRows(result: ConsoleResult | undefined, each: (row: ConsoleRow) => void): void {
@@ -190,7 +219,7 @@ function addRows(result: ConsoleResult | undefined, each: (row: ConsoleRow) => v
 
 /** What a scrape says when the console did not answer: the exporter reports pgbouncer_up 0. */
 export function downMetrics(): string {
-  return renderExposition([{ name: 'pgbouncer_up', type: 'gauge', help: 'Whether the last scrape of the pgbouncer admin console succeeded', samples: [{ labels: [], value: 0 }] }]);
+  return renderExposition([{ name: 'pgbouncer_up', type: 'gauge', help: UP_HELP, samples: [{ labels: [], value: 0 }] }]);
 }
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

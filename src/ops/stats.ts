@@ -9,7 +9,8 @@ import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import { formatTable } from '../commands/output.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { fmt, versionText, type Snapshot } from './pools.js';
-import { downMetrics, PROMETHEUS_CONTENT_TYPE, snapshotMetrics } from './prometheus.js';
+import { downMetrics, groupMetrics, PROMETHEUS_CONTENT_TYPE, snapshotMetrics } from './prometheus.js';
+import { eachMember, groupMembers, processCount, type GroupMember } from './group.js';
 import { resolveConsoleTarget, type ConsoleFlags, type ResolvedTarget } from './target.js';
 
 export type StatsFormat = 'table' | 'json' | 'prometheus';
@@ -18,6 +19,8 @@ export interface StatsOptions extends ProfileOptions, ConsoleFlags {
   format?: StatsFormat;
   serve?: string;
   legacyStatsNames?: boolean;
+  /** `--processes N|auto`: one snapshot per process of the group, each through its own socket folder. */
+  processes?: string;
 }
 
 export const STATS_COMMANDS = {
@@ -165,17 +168,38 @@ export interface StatsRuntime {
   onListening?: (address: { host: string; port: number }) => void;
 }
 
+export type TimedSnapshot = Snapshot & { takenAt: string };
+
+/** One snapshot per process, taken at once; a process that does not answer keeps its error. */
+export async function groupSnapshots(members: readonly GroupMember[]): Promise<{ member: GroupMember; where: string; snap?: TimedSnapshot; error?: ConsoleError }[]> {
+  const outcomes = await eachMember(members, (m) => takeSnapshot(m.target));
+  return outcomes.map((o) => {
+    const where = describeTarget(o.member.target);
+    if (o.error === undefined) return { member: o.member, where, snap: o.value };
+    if (o.error instanceof ConsoleError) return { member: o.member, where, error: o.error };
+    throw o.error;
+  });
+}
+
 export async function runStats(environment: string | undefined, opts: StatsOptions, ctx: Context, runtime: StatsRuntime = {}): Promise<number> {
+  const n = processCount(opts.processes);
   const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
-  const target = resolveConsoleTarget(config, opts, ctx);
+  const members = n > 1 ? groupMembers(config, n, opts, ctx) : undefined;
+  const target = members ? members[0]!.target : resolveConsoleTarget(config, opts, ctx);
   const where = describeTarget(target);
   const format: StatsFormat = opts.format ?? (opts.serve ? 'prometheus' : 'table');
+  const legacy = { legacyStatsNames: opts.legacyStatsNames ?? false };
   if (opts.serve) {
     if (format !== 'prometheus') throw new InputError('--serve: serves Prometheus text only; drop --format or use --format prometheus', '--serve');
     const listen = parseListen(opts.serve);
     const scrape = async () => {
+      if (members) {
+        const snaps = await groupSnapshots(members);
+        for (const s of snaps) if (s.error) ctx.stderr.write(`scrape of process ${s.member.id} failed: ${s.error.message}\n`);
+        return groupMetrics(snaps.map((s) => ({ process: s.member.id, snapshot: s.snap })), legacy);
+      }
       try {
-        return snapshotMetrics(await takeSnapshot(target), { legacyStatsNames: opts.legacyStatsNames ?? false });
+        return snapshotMetrics(await takeSnapshot(target), legacy);
       } catch (err) {
         if (!(err instanceof ConsoleError)) throw err;
         ctx.stderr.write(`scrape failed: ${err.message}\n`);
@@ -209,6 +233,8 @@ export async function runStats(environment: string | undefined, opts: StatsOptio
     return 0;
   }
 
+  if (members) return printGroup(members, format, legacy, ctx);
+
   let snap: Snapshot & { takenAt: string };
   try {
     snap = await takeSnapshot(target);
@@ -225,3 +251,20 @@ export async function runStats(environment: string | undefined, opts: StatsOptio
   return 0;
 }
 
+
+/** A group's snapshots as tables (one block per process), JSON (`processes: [...]`) or Prometheus (`process` label). */
+async function printGroup(members: readonly GroupMember[], format: StatsFormat, legacy: { legacyStatsNames: boolean }, ctx: Context): Promise<number> {
+  const snaps = await groupSnapshots(members);
+  if (format === 'prometheus') {
+    ctx.stdout.write(groupMetrics(snaps.map((s) => ({ process: s.member.id, snapshot: s.snap })), legacy));
+  } else if (format === 'json') {
+    const processes = snaps.map((s) => (s.snap ? { process: s.member.id, ...(statsJson(s.snap, s.where) as Record<string, unknown>) } : { process: s.member.id, target: s.where, error: s.error!.message }));
+    ctx.stdout.write(`${JSON.stringify({ processes }, null, 2)}\n`);
+  } else {
+    const blocks = snaps.map((s) => `== process ${s.member.id} of ${members.length} ==\n${s.snap ? formatStatsTable(s.snap, s.where) : `not answering: ${s.error!.message}\n`}`);
+    ctx.stdout.write(blocks.join('\n'));
+  }
+  const down = snaps.filter((s) => s.error);
+  if (down.length) throw new RuntimeError(down.map((s) => `process ${s.member.id}: ${s.error!.message}`).join('\n'));
+  return 0;
+}

@@ -19,12 +19,15 @@ import { readOsRelease } from '../facts/os-release.js';
 import { findUserlistSecret, parseUserlist } from '../auth/userlist.js';
 import { isValidScramSecret, verifyScramPassword } from '../auth/scram.js';
 import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
-import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
+import { renderPgbouncerIni, type ProcessGroup } from '../render/pgbouncer-ini.js';
+import { splitIntoProcesses } from '../render/processes.js';
+import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
-import { ConsoleError, consoleSnapshot, describeTarget, str } from './console.js';
+import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
+import { memberPath, processCount, tcpListenPorts } from './group.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
@@ -35,6 +38,8 @@ export interface Check {
   status: CheckStatus;
   detail: string;
   fix?: string;
+  /** The process of a --processes group this item is about (ids then end in `@<process>`). */
+  process?: number;
 }
 
 export interface VerifyOptions extends ProfileOptions {
@@ -43,6 +48,10 @@ export interface VerifyOptions extends ProfileOptions {
   serviceUser?: string;
   timeout?: string;
   json?: boolean;
+  /** `--processes N|auto`: check every process of the group (pgbouncer-<i>.ini next to --ini). */
+  processes?: string;
+  /** false with --no-peers (the group was installed without [peers]). */
+  peers?: boolean;
 }
 
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
@@ -62,16 +71,38 @@ interface Env {
   paths: Paths;
   timeoutMs: number;
   environment: string;
+  /** Set for one process of a --processes group. */
+  member?: Member;
+}
+
+/** One process of a --processes group, as splitIntoProcesses defines it. */
+interface Member {
+  id: number;
+  count: number;
+  group: ProcessGroup;
+  socketDir: string;
+  /** systemd template instance. */
+  unit: string;
 }
 
 // ---- file checks ----------------------------------------------------------------------------
 
 async function checkIni(env: Env, text: string | undefined): Promise<{ checks: Check[]; parsed?: IniFile }> {
   const { paths, config, environment } = env;
-  const rerender = `pgb-setup apply ${environment} (writes the profile's config and reloads pgbouncer)`;
+  const rerender = `pgb-setup apply ${environment}${env.member ? ` --processes ${env.member.count}` : ''} (writes the profile's config and reloads pgbouncer)`;
   if (text === undefined) {
+    const first = memberPath(paths.ini, 1);
+    const group = !env.member && (await env.system.exists(first));
     return {
-      checks: [{ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'fail', detail: `${paths.ini} does not exist`, fix: `${rerender}; or pass --ini with the path pgbouncer is started with` }],
+      checks: [
+        {
+          id: 'ini-parses',
+          title: 'pgbouncer.ini parses',
+          status: 'fail',
+          detail: `${paths.ini} does not exist${group ? ` (but ${first} does: a --processes group is installed here)` : ''}`,
+          fix: group ? `pgb-setup verify ${environment} --processes N (N = the number of pgbouncer-<i>.ini files)` : `${rerender}; or pass --ini with the path pgbouncer is started with`,
+        },
+      ],
     };
   }
   const parsed = parseIniFile(text);
@@ -83,10 +114,11 @@ async function checkIni(env: Env, text: string | undefined): Promise<{ checks: C
     const dbs = parsed.sections.get('databases')?.size ?? 0;
     checks.push({ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'pass', detail: `${paths.ini}: ${dbs} [databases] entr${dbs === 1 ? 'y' : 'ies'}, ${count} settings` });
   }
-  const expected = parseIniFile(renderPgbouncerIni(config));
+  const expected = parseIniFile(renderPgbouncerIni(config, env.member?.group));
   const diffs = compareIni(parsed, expected);
   if (diffs.length === 0) {
-    checks.push({ id: 'ini-matches', title: 'pgbouncer.ini matches the profile', status: 'pass', detail: `every [databases] entry and setting is what profile ${environment} renders for pgbouncer ${config.target.version}` });
+    const what = env.member ? ` as process ${env.member.id} of ${env.member.count} (its socket folder, pidfile, logfile${env.member.group.peers.length ? ', peer_id, [peers]' : ''} and pool share)` : '';
+    checks.push({ id: 'ini-matches', title: 'pgbouncer.ini matches the profile', status: 'pass', detail: `every [databases] entry and setting is what profile ${environment} renders for pgbouncer ${config.target.version}${what}` });
   } else {
     const show = diffs.slice(0, 6).map((d) => `[${d.section}] ${d.key}: file ${d.disk === undefined ? '(missing)' : JSON.stringify(d.disk)}, profile ${d.profile === undefined ? '(not set)' : JSON.stringify(d.profile)}`);
     if (diffs.length > 6) show.push(`${diffs.length - 6} more`);
@@ -190,15 +222,16 @@ async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Che
   const pidOk = pidInfo?.alive && (!pidInfo.comm || /pgbouncer/.test(pidInfo.comm));
   const systemd = await system.exists('/run/systemd/system');
   if (systemd && spec) {
-    const r = await system.exec('systemctl', ['is-active', spec.serviceName]);
+    const unit = env.member?.unit ?? spec.serviceName;
+    const r = await system.exec('systemctl', ['is-active', unit]);
     const state = r.stdout.trim() || 'unknown';
-    if (state === 'active') return { id, title, status: 'pass', detail: `systemd: ${spec.serviceName} is active` };
-    if (pidOk) return { id, title, status: 'pass', detail: `running as pid ${pidInfo!.pid} (${paths.pidfile}), outside systemd (${spec.serviceName} is ${state})` };
-    return { id, title, status: 'fail', detail: `systemd: ${spec.serviceName} is ${state}`, fix: `systemctl start ${spec.serviceName}; journalctl -u ${spec.serviceName} -n 50 shows why it stopped` };
+    if (state === 'active') return { id, title, status: 'pass', detail: `systemd: ${unit} is active` };
+    if (pidOk) return { id, title, status: 'pass', detail: `running as pid ${pidInfo!.pid} (${paths.pidfile}), outside systemd (${unit} is ${state})` };
+    return { id, title, status: 'fail', detail: `systemd: ${unit} is ${state}`, fix: `systemctl start ${unit}; journalctl -u ${unit} -n 50 shows why it stopped` };
   }
   if (!paths.pidfile) return { id, title, status: 'fail', detail: 'no systemd and the profile sets no pidfile, so the process cannot be found', fix: 'set pidfile in the profile and restart pgbouncer with it' };
   if (!pidInfo) {
-    return { id, title, status: 'fail', detail: `no systemd; ${paths.pidfile} is missing or empty`, fix: `start it: ${startCmd}${spec?.family === 'debian' ? ' (or /etc/init.d/pgbouncer start)' : ''}` };
+    return { id, title, status: 'fail', detail: `no systemd; ${paths.pidfile} is missing or empty`, fix: `start it: ${startCmd}${spec?.family === 'debian' && !env.member ? ' (or /etc/init.d/pgbouncer start)' : ''}` };
   }
   if (!pidInfo.alive) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is not running (stale pidfile)`, fix: `start it: ${startCmd}` };
   if (!pidOk) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is ${pidInfo.comm}, not pgbouncer (stale pidfile, pid reused)`, fix: `remove ${paths.pidfile} and start it: ${startCmd}` };
@@ -281,35 +314,44 @@ async function checkLogin(env: Env): Promise<Check> {
 /** Settings worth comparing between the file and SHOW CONFIG (values that print identically). */
 const RUNNING_KEYS = ['pool_mode', 'default_pool_size', 'min_pool_size', 'reserve_pool_size', 'max_client_conn', 'max_db_connections', 'max_user_connections', 'listen_port', 'auth_type', 'client_tls_sslmode', 'server_tls_sslmode'];
 
-async function checkConsole(env: Env, ini: IniFile | undefined): Promise<Check[]> {
+interface ConsoleOutcome {
+  checks: Check[];
+  /** SHOW CONFIG and SHOW DATABASES when the console answered. */
+  snap?: { config: ConsoleResult; databases: ConsoleResult };
+}
+
+async function checkConsole(env: Env, ini: IniFile | undefined): Promise<ConsoleOutcome> {
   const { config, ctx, timeoutMs, spec } = env;
   let target;
   try {
-    target = resolveConsoleTarget(config, { timeout: String(timeoutMs / 1000) }, ctx);
+    // A process of a group is reached through its own socket folder: the shared port lands on any of them.
+    target = resolveConsoleTarget(config, { timeout: String(timeoutMs / 1000), ...(env.member ? { host: env.member.socketDir } : {}) }, ctx);
   } catch (e) {
-    return [{ id: 'console', title: 'admin console answers', status: 'fail', detail: (e as Error).message, fix: 'list a user in stats_users or admin_users (the profile), with its password in DBPASS or PGPASSWORD' }];
+    return { checks: [{ id: 'console', title: 'admin console answers', status: 'fail', detail: (e as Error).message, fix: 'list a user in stats_users or admin_users (the profile), with its password in DBPASS or PGPASSWORD' }] };
   }
   const where = describeTarget(target);
   let snap;
   try {
-    snap = await consoleSnapshot(target, { version: 'SHOW VERSION', config: 'SHOW CONFIG' });
+    snap = await consoleSnapshot(target, { version: 'SHOW VERSION', config: 'SHOW CONFIG', databases: 'SHOW DATABASES' });
   } catch (e) {
     const unreachable = e instanceof ConsoleError && e.kind === 'unreachable';
-    return [
-      {
-        id: 'console',
-        title: 'admin console answers',
-        status: 'fail',
-        detail: (e as Error).message,
-        fix: unreachable
-          ? 'pgbouncer is not answering there; see the checks above'
-          : `the console is database "pgbouncer" on pgbouncer's port; ${target.user} must be in stats_users or admin_users and in userlist.txt (password from ${target.passwordSource})`,
-      },
-    ];
+    return {
+      checks: [
+        {
+          id: 'console',
+          title: 'admin console answers',
+          status: 'fail',
+          detail: (e as Error).message,
+          fix: unreachable
+            ? 'pgbouncer is not answering there; see the checks above'
+            : `the console is database "pgbouncer" on pgbouncer's port; ${target.user} must be in stats_users or admin_users and in userlist.txt (password from ${target.passwordSource})`,
+        },
+      ],
+    };
   }
   const checks: Check[] = [{ id: 'console', title: 'admin console answers', status: 'pass', detail: `${str(snap.version.rows[0], 'version') ?? 'SHOW VERSION'} at ${where} as ${target.user}` }];
   const fileSettings = ini?.sections.get('pgbouncer');
-  if (!fileSettings) return checks;
+  if (!fileSettings) return { checks, snap };
   const running = new Map(snap.config.rows.map((r) => [str(r, 'key') ?? '', str(r, 'value') ?? '']));
   const stale: string[] = [];
   for (const key of RUNNING_KEYS) {
@@ -318,13 +360,173 @@ async function checkConsole(env: Env, ini: IniFile | undefined): Promise<Check[]
     if (inFile === undefined || live === undefined) continue;
     if (inFile.trim().toLowerCase() !== live.trim().toLowerCase()) stale.push(`${key}: file ${inFile}, running ${live}`);
   }
-  const reload = spec ? `systemctl reload ${spec.serviceName}, or ` : '';
+  const unit = env.member ? `pgbouncer@${env.member.id}` : spec?.serviceName;
+  const reload = spec ? `systemctl reload ${unit}, or ` : '';
   checks.push(
     stale.length
       ? { id: 'running-config', title: 'running settings match the file', status: 'fail', detail: stale.join('; '), fix: `reload pgbouncer (${reload}kill -HUP <pid>, or RELOAD on the console); listen_port and other non-reloadable settings need a restart` }
       : { id: 'running-config', title: 'running settings match the file', status: 'pass', detail: `${RUNNING_KEYS.filter((k) => fileSettings.has(k) && running.has(k)).length} pooling and auth settings agree (SHOW CONFIG)` },
   );
-  return checks;
+  return { checks, snap };
+}
+
+// ---- a --processes group --------------------------------------------------------------------
+
+/** The settings splitIntoProcesses divides between the processes (the totals stay the profile's). */
+const SHARED_KEYS = ['default_pool_size', 'min_pool_size', 'reserve_pool_size', 'max_db_connections', 'max_user_connections'] as const;
+
+/** One process's pool figures: what splitIntoProcesses promises, and what it runs with (undefined: not shown). */
+export interface ShareFigure {
+  name: string;
+  promised: number;
+  running: number | undefined;
+}
+
+/** The promised share of one process next to SHOW CONFIG and SHOW DATABASES (pool_size, max_connections per database). */
+export function shareFigures(processConfig: ResolvedConfig, snap: { config: ConsoleResult; databases: ConsoleResult }): ShareFigure[] {
+  const running = new Map(snap.config.rows.map((r) => [str(r, 'key') ?? '', r]));
+  const out: ShareFigure[] = [];
+  for (const key of SHARED_KEYS) {
+    const v = setting(processConfig, key);
+    if (typeof v !== 'number') continue;
+    const live = num({ v: str(running.get(key), 'value') ?? null }, 'v');
+    if (v === 0 && !live) continue; // nothing to share: min_pool_size 0, reserve_pool_size 0
+    out.push({ name: key, promised: v, running: live });
+  }
+  const dbs = new Map(snap.databases.rows.map((r) => [str(r, 'name') ?? '', r]));
+  for (const d of poolBudget(processConfig).databases) {
+    const row = dbs.get(d.name);
+    out.push({ name: `${d.name} pool_size`, promised: d.poolSize, running: num(row, 'pool_size') });
+    if (d.cap > 0) out.push({ name: `${d.name} max_db_connections`, promised: d.cap, running: num(row, 'max_connections') });
+  }
+  return out;
+}
+
+function checkShare(env: Env, snap: ConsoleOutcome['snap']): Check {
+  const m = env.member!;
+  const id = 'pool-share';
+  const title = 'pool share is what the split promises';
+  if (!snap) return { id, title, status: 'skip', detail: 'the console did not answer (see above), so the running pool sizes are unknown' };
+  const figures = shareFigures(env.config, snap);
+  const off = figures.filter((f) => f.running !== f.promised);
+  const list = (fs: ShareFigure[]) => fs.map((f) => `${f.name} ${f.running ?? '?'}`).join(', ');
+  if (off.length) {
+    return {
+      id,
+      title,
+      status: 'fail',
+      detail: `running ${off.map((f) => `${f.name} ${f.running ?? '(not shown)'}`).join(', ')}; share ${m.id} of ${m.count} is ${off.map((f) => `${f.name} ${f.promised}`).join(', ')}`,
+      fix: `pgb-setup apply ${env.environment} --processes ${m.count} writes each process's share; then reload process ${m.id} (kill -HUP <pid>${env.spec ? ` or systemctl reload ${m.unit}` : ''})`,
+    };
+  }
+  return { id, title, status: 'pass', detail: `${list(figures)} (share ${m.id} of ${m.count})` };
+}
+
+/** The running shares of all processes add up to what the split promises in total (the profile's budget). */
+function checkBudget(config: ResolvedConfig, members: { id: number; config: ResolvedConfig; snap: ConsoleOutcome['snap'] }[]): Check {
+  const id = 'pool-budget';
+  const title = "the processes' shares add up to the profile's pools";
+  const total = new Map<string, { promised: number; running: number; profile: number | undefined }>();
+  const profileValue = (name: string): number | undefined => {
+    const v = setting(config, name);
+    if (typeof v === 'number') return v;
+    const db = poolBudget(config).databases.find((d) => name === `${d.name} pool_size` || name === `${d.name} max_db_connections`);
+    return db ? (name.endsWith('pool_size') ? db.poolSize : db.cap) : undefined;
+  };
+  const silent = members.filter((m) => !m.snap);
+  for (const m of members) {
+    const figures = m.snap ? shareFigures(m.config, m.snap) : shareFigures(m.config, { config: { columns: [], rows: [] }, databases: { columns: [], rows: [] } });
+    for (const f of figures) {
+      const t = total.get(f.name) ?? { promised: 0, running: 0, profile: profileValue(f.name) };
+      t.promised += f.promised;
+      t.running += f.running ?? 0;
+      total.set(f.name, t);
+    }
+  }
+  const text = [...total].map(([name, t]) => `${name} ${t.running}${t.running !== t.promised ? ` (promised ${t.promised})` : ''}${t.profile !== undefined && t.profile !== t.promised ? ` (profile ${t.profile}: each process needs at least 1)` : ''}`).join(', ');
+  if (silent.length) {
+    return {
+      id,
+      title,
+      status: 'fail',
+      detail: `process ${silent.map((m) => m.id).join(', ')} not answering, so the group runs with less than the profile's budget: ${text}`,
+      fix: `start the missing process${silent.length === 1 ? '' : 'es'} (see the checks above)`,
+    };
+  }
+  const off = [...total].filter(([, t]) => t.running !== t.promised);
+  if (off.length) return { id, title, status: 'fail', detail: text, fix: 'see the pool share checks above' };
+  return { id, title, status: 'pass', detail: `${members.length} processes together: ${text}` };
+}
+
+/** A process of the group: its socket answers, and it holds a listening socket on the shared TCP port (so_reuseport worked). */
+async function checkMemberListening(env: Env): Promise<Check> {
+  const m = env.member!;
+  const id = 'listening';
+  const title = 'pgbouncer listens';
+  const port = Number(setting(env.config, 'listen_port') ?? 6432);
+  const path = `${m.socketDir}/.s.PGSQL.${port}`;
+  const err = await canConnect({ path }, env.timeoutMs);
+  if (err) {
+    return { id, title, status: 'fail', detail: `nothing accepts connections on ${path} (${err})`, fix: `start process ${m.id}, or read its logfile for "Cannot listen"` };
+  }
+  const pid = env.paths.pidfile ? Number((await env.system.readFile(env.paths.pidfile))?.trim()) : NaN;
+  const ports = Number.isInteger(pid) && pid > 1 ? await tcpListenPorts(pid) : undefined;
+  if (ports === undefined) return { id, title, status: 'pass', detail: `accepts connections on ${path}` };
+  if (!ports.has(port)) {
+    return {
+      id,
+      title,
+      status: 'fail',
+      detail: `${path} answers, but pid ${pid} holds no listening TCP socket on port ${port}: its bind failed (another process holds the port without so_reuseport), so clients on the TCP port never reach it`,
+      fix: `stop whatever holds port ${port} without so_reuseport (ss -ltnp 'sport = :${port}'), then restart process ${m.id}`,
+    };
+  }
+  return { id, title, status: 'pass', detail: `accepts connections on ${path}; pid ${pid} listens on TCP port ${port} (so_reuseport)` };
+}
+
+/** A check about one process: id `<id>@<process>`, title prefixed with the process. */
+function tag(c: Check, m: Member, iniName: string): Check {
+  return { ...c, id: `${c.id}@${m.id}`, title: `process ${m.id}: ${c.title.replace('pgbouncer.ini', iniName)}`, process: m.id };
+}
+
+async function groupChecks(env: Env, n: number, peers: boolean, serviceUser: ServiceUser | undefined): Promise<{ files: Check[]; live: Check[] }> {
+  const procs = splitIntoProcesses(env.config, n, env.paths.ini, { peers });
+  const members = procs.map((p) => {
+    const member: Member = { id: p.id, count: n, group: p.group, socketDir: p.socketDir, unit: `pgbouncer@${p.id}` };
+    const menv: Env = { ...env, config: p.config, member, paths: { ...env.paths, ini: p.iniPath, pidfile: p.pidfile } };
+    return { p, member, menv, name: p.iniPath.split('/').pop() ?? p.iniPath };
+  });
+  const files: Check[] = [];
+  const parsed = new Map<number, IniFile | undefined>();
+  for (const { menv, member, name } of members) {
+    const ini = await checkIni(menv, await menv.system.readFile(menv.paths.ini));
+    parsed.set(member.id, ini.parsed);
+    files.push(...ini.checks.map((c) => tag(c, member, name)));
+    files.push(tag(await checkOwnerMode(menv, 'ini-mode', 'pgbouncer.ini owner and mode', menv.paths.ini, 0o640, serviceUser), member, name));
+  }
+  const live: Check[] = [];
+  if (!env.live) return { files, live };
+  const answers: { id: number; config: ResolvedConfig; snap: ConsoleOutcome['snap'] }[] = [];
+  for (const { menv, member, name } of members) {
+    live.push(tag(await checkService(menv, serviceUser), member, name));
+    live.push(tag(await checkMemberListening(menv), member, name));
+    const outcome = await checkConsole(menv, parsed.get(member.id));
+    live.push(...outcome.checks.map((c) => tag(c, member, name)));
+    live.push(tag(checkShare(menv, outcome.snap), member, name));
+    answers.push({ id: member.id, config: menv.config, snap: outcome.snap });
+  }
+  // The shared TCP port (any process answers) and a login through it; without listen_addr, through process 1's socket.
+  const tcpTarget = listenTarget(env.config);
+  if (tcpTarget && !tcpTarget.host.startsWith('/')) {
+    const tcp = await checkListening({ ...env, config: { ...env.config, settings: env.config.settings.filter((s) => s.key !== 'unix_socket_dir') } });
+    live.push({ ...tcp, id: 'listening-tcp', title: 'the shared TCP port listens' });
+    live.push(await checkLogin(env));
+  } else {
+    live.push({ id: 'listening-tcp', title: 'the shared TCP port listens', status: 'skip', detail: 'the profile sets no listen_addr: the processes listen on their unix sockets only' });
+    live.push(await checkLogin(members[0]!.menv));
+  }
+  live.push(checkBudget(env.config, answers));
+  return { files, live };
 }
 
 // ---- Django consistency ---------------------------------------------------------------------
@@ -423,6 +625,17 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
   }
 
   const checks: Check[] = [];
+  const n = processCount(opts.processes);
+  if (n > 1) {
+    const group = await groupChecks(env, n, opts.peers !== false, serviceUser);
+    checks.push(...group.files);
+    checks.push(checkUserlist(env, paths.userlist ? await system.readFile(paths.userlist) : undefined));
+    checks.push(await checkOwnerMode(env, 'userlist-mode', 'userlist.txt owner and mode', paths.userlist, 0o600, serviceUser));
+    checks.push(...group.live);
+    if (!live) checks.push({ id: 'service', title: 'the processes run, listen and answer', status: 'skip', detail: `--root ${opts.root}: live checks skipped` });
+    checks.push(...(await checkDjango(env)));
+    return { checks, serviceUser, config };
+  }
   const iniText = await system.readFile(paths.ini);
   const ini = await checkIni(env, iniText);
   checks.push(...ini.checks);
@@ -433,7 +646,7 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
     checks.push(await checkService(env, serviceUser));
     checks.push(await checkListening(env));
     checks.push(await checkLogin(env));
-    checks.push(...(await checkConsole(env, ini.parsed)));
+    checks.push(...(await checkConsole(env, ini.parsed)).checks);
   } else {
     for (const [id, title] of [['service', 'pgbouncer is running'], ['listening', 'pgbouncer listens'], ['login', 'an app login through pgbouncer works'], ['console', 'admin console answers']]) {
       checks.push({ id: id!, title: title!, status: 'skip', detail: `--root ${opts.root}: live checks skipped` });

@@ -13,7 +13,7 @@ import { startPgbouncer, type RunningPgbouncer } from '../support/pgbouncer.js';
 import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
-import { lookupUser } from '../support/proc.js';
+import { isAlive, lookupUser } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
 const PASSWORD = 'bench pw';
@@ -98,6 +98,54 @@ describe('bench', () => {
     expect(out).toMatch(/\nnew per transaction \(-C\)\s+[\d,.]+ tps, [\d.]+ ms\s+[\d,.]+ tps, [\d.]+ ms\s+[\d.]+×\n/);
     expect(out).toMatch(/\npersistent\s+[\d,.]+ tps, [\d.]+ ms\s+[\d,.]+ tps, [\d.]+ ms\s+[\d.]+×\n/);
     expect(out).toMatch(/\npersistent ÷ new\s+[\d.]+×\s+[\d.]+×/);
+  });
+
+  it('--processes 2: 1 process vs 2 in throwaway pgbouncers (2 clients, 1 s), both filled, the ratio printed, every PID stopped', async () => {
+    const binary = pgbouncerNewBinary();
+    const ctx = captureContext({ env: env() });
+    const args = ['bench', 'development', ...profileArgs, '--processes', '2', '--pgbouncer-binary', binary, '--service-user', 'postgres', '--clients', '2', '--seconds', '1'];
+    const code = await main(['node', 'pgb-setup', ...args, '--json'], ctx);
+    expect(ctx.err()).not.toMatch(/pgb-setup:/);
+    expect(code).toBe(0);
+    expect(ctx.out() + ctx.err()).not.toContain(PASSWORD);
+    const report = JSON.parse(ctx.out());
+    expect(report).toMatchObject({ mode: 'processes', workload: 'select1', connections: 'persistent', clients: 2, seconds: 1, processes: 2 });
+    expect(report.pgbouncer_version).toMatch(/^1\.2\d\.\d+$/);
+    const [one, two] = report.runs;
+    expect(one).toMatchObject({ processes: 1, pool_sizes: [5] });
+    expect(two).toMatchObject({ processes: 2, pool_sizes: [3, 2] }); // development's default_pool_size 5, split
+    for (const run of [one, two]) {
+      expect(run.tps).toBeGreaterThan(0);
+      expect(run.transactions).toBeGreaterThan(0);
+      expect(run.failed ?? 0).toBe(0);
+    }
+    // Every transaction was counted by the process that served it.
+    expect(two.transactions_per_process).toHaveLength(2);
+    expect(two.transactions_per_process.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThanOrEqual(two.transactions);
+    expect(report.ratio).toBeCloseTo(two.tps / one.tps, 6);
+    // Three throwaway daemons were started, and each of them stopped by its PID.
+    const started = [...ctx.err().matchAll(/started throwaway pgbouncer pid (\d+)/g)].map((m) => Number(m[1]));
+    const stopped = [...ctx.err().matchAll(/stopped pid (\d+)/g)].map((m) => Number(m[1]));
+    expect(started).toHaveLength(3);
+    expect(stopped.sort()).toEqual([...started].sort());
+    for (const pid of started) expect(isAlive(pid)).toBe(false);
+    console.log(`bench --processes 2 (2 clients, 1 s, SELECT 1): 1 process ${one.tps.toFixed(0)} tps, 2 processes ${two.tps.toFixed(0)} tps, ratio ${report.ratio.toFixed(2)} (per process ${two.transactions_per_process.join('/')})`);
+
+    const table = captureContext({ env: env() });
+    expect(await main(['node', 'pgb-setup', ...args], table)).toBe(0);
+    expect(table.out()).toMatch(/^pgbench custom script "SELECT 1;", persistent connections, 2 clients, \d threads, 1 s per run, through throwaway pgbouncer 1\.2\d\.\d+ on loopback/);
+    expect(table.out()).toMatch(/\n1 process\s+[\d,.]+ tps\s+[\d.]+ ms\s+5\n/);
+    expect(table.out()).toMatch(/\n2 processes \(so_reuseport\)\s+[\d,.]+ tps\s+[\d.]+ ms\s+3 \+ 2\n/);
+    expect(table.out()).toMatch(/\n2 processes ÷ 1\s+[\d.]+×/);
+  });
+
+  it('--processes: refuses 1, and a TCP-less comparison is still bounded (exit 2)', async () => {
+    const ctx = captureContext({ env: env() });
+    expect(await main(['node', 'pgb-setup', 'bench', 'development', ...profileArgs, '--processes', '1', '--pgbouncer-binary', pgbouncerNewBinary()], ctx)).toBe(2);
+    expect(ctx.err()).toBe('pgb-setup: --processes 1: the comparison is 1 process against N; give N of 2 or more\n');
+    const big = captureContext({ env: env() });
+    expect(await main(['node', 'pgb-setup', 'bench', 'development', ...profileArgs, '--processes', '2', '--pgbouncer-binary', pgbouncerNewBinary(), '--clients', '64'], big)).toBe(2);
+    expect(big.err()).toMatch(/^pgb-setup: --clients 64: the profile's max_client_conn is 50/);
   });
 
   it('refuses unbounded runs (exit 2)', async () => {
