@@ -1,4 +1,4 @@
-import { mkdtemp, rm, chown, writeFile, readFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
@@ -42,8 +42,34 @@ export interface CandidateInput {
  * service user, on a spare loopback port and its own socket dir), log in through it when we can,
  * and stop it. Throws with pgbouncer's own error line when it refuses the config.
  */
+const PREFIX = 'pgb-setup-candidate-';
+
+/** PIDs of pgbouncer processes started on a candidate config (their command line names its folder). */
+async function candidatePids(): Promise<{ pid: number; cmdline: string }[]> {
+  const marker = join(tmpdir(), PREFIX);
+  const entries = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  const found = await Promise.all(
+    entries.map(async (n) => {
+      const cmdline = (await readFile(`/proc/${n}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
+      return cmdline.includes('pgbouncer') && cmdline.includes(marker) ? { pid: Number(n), cmdline } : undefined;
+    }),
+  );
+  return found.filter((f): f is { pid: number; cmdline: string } => f !== undefined);
+}
+
+/**
+ * A run killed during the check leaves its throwaway pgbouncer (a daemon) running. Live applies
+ * hold the host lock, so any candidate pgbouncer found now is stale: stop it by PID, remove its folder.
+ */
+export async function cleanStaleCandidates(system: System): Promise<void> {
+  for (const c of await candidatePids()) await stopPid(system, c.pid, 3000);
+  const names = (await readdir(tmpdir()).catch(() => [] as string[])).filter((n) => n.startsWith(PREFIX));
+  for (const name of names) await rm(join(tmpdir(), name), { recursive: true, force: true });
+}
+
 export async function checkCandidate(input: CandidateInput): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'pgb-setup-candidate-'));
+  await cleanStaleCandidates(input.system);
+  const dir = await mkdtemp(join(tmpdir(), PREFIX));
   await chown(dir, input.uid, input.gid);
   const port = await freeLoopbackPort();
   const files = { ini: join(dir, 'pgbouncer.ini'), userlist: join(dir, 'userlist.txt'), pid: join(dir, 'pgbouncer.pid'), log: join(dir, 'pgbouncer.log') };
@@ -86,7 +112,9 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
       }
     }
   } finally {
-    if (pid !== undefined && (await isAlive(input.system, pid))) await stopPid(input.system, pid, 3000);
+    // The pidfile can lag behind the listening socket; the command line never does.
+    const ours = (await candidatePids()).filter((c) => c.cmdline.includes(files.ini)).map((c) => c.pid);
+    for (const p of new Set([...(pid !== undefined ? [pid] : []), ...ours])) if (await isAlive(input.system, p)) await stopPid(input.system, p, 3000);
     await rm(dir, { recursive: true, force: true });
   }
 }
