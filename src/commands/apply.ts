@@ -180,6 +180,31 @@ function groupPidfiles(pidfile: string | undefined): string[] {
   return Array.from({ length: MAX_GROUP }, (_, i) => `${pidfile.slice(0, pidfile.length - ext.length)}-${i + 1}${ext}`);
 }
 
+/**
+ * A file setting that names a folder on the host, or a path under an existing file (a folder the
+ * plan would have to create where a file is): bad input, exit 2 naming the setting, found before
+ * anything is read from those paths or written.
+ */
+async function checkConfigPaths(system: System, config: ResolvedConfig): Promise<void> {
+  const paths: [string, 'file' | 'folder'][] = [['auth_file', 'file'], ['auth_hba_file', 'file'], ['logfile', 'file'], ['pidfile', 'file'], ['unix_socket_dir', 'folder']];
+  for (const [key, kind] of paths) {
+    const path = setting(config, key);
+    if (typeof path !== 'string' || !path.startsWith('/')) continue;
+    if (kind === 'file' && /\/\.{0,2}$/.test(path)) throw new InputError(`pgbouncer.${key}: ${path} names a folder; name a file`, `pgbouncer.${key}`);
+    // Top down, so that a file in the middle is found before a stat below it fails with ENOTDIR.
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const at = `/${parts.slice(0, i).join('/')}`;
+      const st = await system.stat(at);
+      if (!st) break;
+      const last = i === parts.length;
+      if (!last && !st.isDirectory) throw new InputError(`pgbouncer.${key}: ${at} is a file on this host, so ${path} cannot be under it; name another path`, `pgbouncer.${key}`);
+      if (last && kind === 'file' && st.isDirectory) throw new InputError(`pgbouncer.${key}: ${path} is a folder on this host; name a file`, `pgbouncer.${key}`);
+      if (last && kind === 'folder' && !st.isDirectory) throw new InputError(`pgbouncer.${key}: ${path} is a file on this host; name a folder`, `pgbouncer.${key}`);
+    }
+  }
+}
+
 async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[]): Promise<Prepared> {
   const instances = instancesFor(config, facts, opts);
   const text = (c: ResolvedConfig, key: string) => {
@@ -188,6 +213,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
   };
   const each = (key: string) => instances.map((i) => text(i.config, key)).filter((p): p is string => !!p);
   const authFile = text(config, 'auth_file');
+  await checkConfigPaths(system, config);
   await addConfigPathFacts(system, facts, {
     dirs: [
       posix.dirname(facts.distro.iniPath),
