@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../../src/auth/scram.js';
+import { SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
 import { listItems, parseConnString, parseIniLikePgbouncer, readAuthFileLikePgbouncer } from '../../helpers/pgbouncer-model.js';
 import { copyTree, snapshotTree } from '../../helpers/tree.js';
 import { makeRoot, recordFigures, runInProcess, type CliResult } from '../../helpers/trust.js';
@@ -189,7 +190,9 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
           const asEnv: Record<string, string> = { 'database.host': 'DBHOST', 'database.name': 'DBNAME', 'database.user': 'DBUSER' };
           const r = await runCase(['--set', `${key}=${v}`], {
             surface: '--set',
-            fields: [`pgb-setup: pgbouncer.${named}`, `pgb-setup: ${named}`, 'pgb-setup: --set '],
+            // A cross-check may name the setting it conflicts with first (max_db_connections for a
+            // huge default_pool_size) and this one in its text.
+            fields: [`pgb-setup: pgbouncer.${named}`, `pgb-setup: ${named}`, 'pgb-setup: --set ', ...(SETTINGS_BY_KEY.has(named) ? [` ${named}`, `/${named}`] : [])],
             env: {},
             ...(asEnv[key] ? { effective: { [asEnv[key]]: v } } : {}),
             extraKeys: [named],
