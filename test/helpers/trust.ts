@@ -3,7 +3,7 @@
  * `--root`, the CLI in-process, and the CLI as a real child process built from the current src/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli.js';
@@ -37,6 +37,15 @@ export async function runInProcess(args: readonly string[], env: Record<string, 
 
 let built: string | undefined;
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Bundles the current src/ with esbuild into a private folder (the same build as `npm run build`,
  * but not in dist/, which other test runs and builds replace while we use it) and returns an entry
@@ -46,7 +55,12 @@ let built: string | undefined;
 export async function buildCli(): Promise<string> {
   if (built) return built;
   const { build } = await import('esbuild');
-  const out = join(REPO, 'node_modules/.cache/pgb-setup-trust', `${process.pid}`);
+  const cache = join(REPO, 'node_modules/.cache/pgb-setup-trust');
+  // Bundles of test processes that are gone (vitest may end a worker without its exit hook).
+  for (const name of existsSync(cache) ? readdirSync(cache) : []) {
+    if (/^\d+$/.test(name) && !isRunning(Number(name))) rmSync(join(cache, name), { recursive: true, force: true });
+  }
+  const out = join(cache, `${process.pid}`);
   rmSync(out, { recursive: true, force: true });
   await build({
     entryPoints: [join(REPO, 'src/cli.ts')],
