@@ -1,5 +1,7 @@
 import { createServer, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from 'pg';
+import { openClient } from '../pg/open-client.js';
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export function freeLoopbackPort(): Promise<number> {
@@ -48,16 +50,14 @@ export interface LoginTarget {
 
 /** Logs in and runs `select 1`; returns the error message, or undefined when it worked. */
 export async function tryLogin(target: LoginTarget): Promise<string | undefined> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ ...target, connectionTimeoutMillis: 10_000, application_name: 'pgb-setup' });
-  client.on('error', () => {});
+  let client: Client | undefined;
   try {
-    await client.connect();
+    client = await openClient(target);
     const r = await client.query('select 1 as ok');
     return r.rows[0]?.ok === 1 ? undefined : 'select 1 returned something else';
   } catch (e) {
     return (e as Error).message;
   } finally {
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }

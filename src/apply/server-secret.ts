@@ -1,5 +1,7 @@
 import { RuntimeError } from '../errors.js';
+import type { Client } from 'pg';
 import { verifyScramPassword } from '../auth/scram.js';
+import { openClient } from '../pg/open-client.js';
 
 /**
  * Reads the verifier PostgreSQL stores for a role (needs a superuser, from the usual PG* variables)
@@ -7,18 +9,15 @@ import { verifyScramPassword } from '../auth/scram.js';
  * the server only when both sides hold the same salt and iterations.
  */
 export async function readServerVerifier(env: Readonly<Record<string, string | undefined>>, role: string, password: string): Promise<string> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({
-    host: env['PGHOST'],
-    port: env['PGPORT'] ? Number(env['PGPORT']) : undefined,
-    user: env['PGUSER'],
-    password: env['PGPASSWORD'],
-    database: env['PGDATABASE'] ?? 'postgres',
-    connectionTimeoutMillis: 10_000,
-  });
-  client.on('error', () => {});
+  let client: Client | undefined;
   try {
-    await client.connect();
+    client = await openClient({
+      host: env['PGHOST'],
+      port: env['PGPORT'] ? Number(env['PGPORT']) : undefined,
+      user: env['PGUSER'],
+      password: env['PGPASSWORD'],
+      database: env['PGDATABASE'] ?? 'postgres',
+    });
     const r = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1', [role]);
     const secret = r.rows[0]?.rolpassword;
     if (!secret) throw new RuntimeError(`--copy-server-secret: PostgreSQL has no password for role ${role}`);
@@ -30,6 +29,6 @@ export async function readServerVerifier(env: Readonly<Record<string, string | u
     if (e instanceof RuntimeError) throw e;
     throw new RuntimeError(`--copy-server-secret: cannot read pg_authid with the PG* admin credentials: ${(e as Error).message}`);
   } finally {
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }

@@ -8,6 +8,7 @@ import type { Client } from 'pg';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
+import { openClient } from '../pg/open-client.js';
 import { askSecretOnStderr, type AskSecret } from './password-input.js';
 
 export interface PgAdminFlags {
@@ -97,21 +98,16 @@ export function isAuthFailure(e: unknown): boolean {
 
 /** Connects with node-postgres. Failures become RuntimeError (exit 1) naming the target and the fix. */
 export const connectPg: Connect = async (target, password) => {
-  const { default: pg } = await import('pg');
-  const client: Client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    database: target.database,
-    password: password as string | (() => Promise<string>),
-    connectionTimeoutMillis: 10_000,
-    application_name: 'pgb-setup',
-  });
-  client.on('error', () => {});
+  let client: Client;
   try {
-    await client.connect();
+    client = await openClient({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      database: target.database,
+      password: password as string | (() => Promise<string>),
+    });
   } catch (e) {
-    await client.end().catch(() => {});
     if (e instanceof InputError || e instanceof RuntimeError) throw e;
     throw connectError(e, target);
   }

@@ -10,6 +10,7 @@
  * JS numbers here. Text columns stay strings, NULL stays null.
  */
 import type { Client, FieldDef } from 'pg';
+import { openClient } from '../pg/open-client.js';
 
 export type ConsoleValue = string | number | null;
 export type ConsoleRow = Record<string, ConsoleValue>;
@@ -93,24 +94,19 @@ function convert(value: unknown, field: FieldDef | undefined): ConsoleValue {
 
 /** Opens one console session; callers run their SHOW commands in it (one snapshot) and close it. */
 export async function openConsole(target: ConsoleTarget): Promise<ConsoleSession> {
-  const { default: pg } = await import('pg');
-  const client: Client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    // pg asks for a function/string only when the server wants a password; undefined → clear error.
-    ...(target.password !== undefined ? { password: target.password } : {}),
-    database: 'pgbouncer',
-    connectionTimeoutMillis: target.timeoutMs,
-    query_timeout: target.timeoutMs,
-    application_name: 'pgb-setup',
-  });
-  // A server-side disconnect after connect must not crash the process.
-  client.on('error', () => {});
+  let client: Client;
   try {
-    await client.connect();
+    client = await openClient({
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      // pg asks for a function/string only when the server wants a password; undefined → clear error.
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      database: 'pgbouncer',
+      connectionTimeoutMillis: target.timeoutMs,
+      query_timeout: target.timeoutMs,
+    });
   } catch (err) {
-    await client.end().catch(() => {});
     throw classifyConnectError(err, target);
   }
   return {

@@ -10,6 +10,8 @@
  * server-side cursor reminder for transaction pooling, client TLS vs Django's sslmode.
  */
 import { Socket } from 'node:net';
+import type { Client } from 'pg';
+import { openClient } from '../pg/open-client.js';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { InputError, PgbSetupError } from '../errors.js';
@@ -290,11 +292,9 @@ async function checkLogin(env: Env): Promise<Check> {
   const target = listenTarget(config);
   if (!db.name || !db.user || !db.password) return { id, title, status: 'skip', detail: 'DBNAME, DBUSER and DBPASS are needed to log in' };
   if (!target) return { id, title, status: 'skip', detail: 'no listen address in the profile' };
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ host: target.host, port: target.port, user: db.user, password: db.password.reveal(), database: db.name, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'pgb-setup verify' });
-  client.on('error', () => {});
+  let client: Client | undefined;
   try {
-    await client.connect();
+    client = await openClient({ host: target.host, port: target.port, user: db.user, password: db.password.reveal(), database: db.name, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'pgb-setup verify' });
     await client.query('SELECT 1');
     return { id, title, status: 'pass', detail: `${db.user} logged in to ${db.name} at ${describeTarget(target)} and ran SELECT 1` };
   } catch (e) {
@@ -307,7 +307,7 @@ async function checkLogin(env: Env): Promise<Check> {
     else if (/ECONNREFUSED|ENOENT|timeout/i.test(msg)) fix = 'pgbouncer is not listening there; see the checks above';
     return { id, title, status: 'fail', detail: `${db.user} to ${db.name} at ${describeTarget(target)}: ${msg}`, fix };
   } finally {
-    await client.end().catch(() => {});
+    await client?.end().catch(() => {});
   }
 }
 

@@ -1,0 +1,19 @@
+import type { Client, ClientConfig } from 'pg';
+
+/**
+ * Opens a node-postgres connection: loads `pg` only now (it costs start-up time), tags the session
+ * as pgb-setup, keeps a server-side disconnect after connect from crashing the process, and closes
+ * the socket when the connect fails. The caller turns the raw error into its own message.
+ */
+export async function openClient(config: ClientConfig): Promise<Client> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, application_name: 'pgb-setup', ...config });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw e;
+  }
+  return client;
+}
