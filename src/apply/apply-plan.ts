@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
-import type { HostFacts } from '../facts/host-facts.js';
+import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.js';
 import type { System } from '../system/system.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate } from './candidate-check.js';
@@ -174,14 +174,10 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
 }
 
 async function logHint(system: System, ini: FileStep | undefined): Promise<string> {
-  const logfile = ini ? /^logfile\s*=\s*(.+)$/m.exec(ini.content)?.[1]?.trim() : undefined;
+  const logfile = iniPathSetting(ini?.content, 'logfile');
   if (!logfile) return '';
   const line = pgbouncerError((await system.readFile(logfile)) ?? '');
   return line ? ` (pgbouncer: ${line})` : '';
-}
-
-function pidfileOfText(ini: string): string | undefined {
-  return /^pidfile\s*=\s*(.+)$/m.exec(ini)?.[1]?.trim();
 }
 
 async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
@@ -228,7 +224,7 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
         await system.exec('kill', ['-HUP', String(pid)]);
       } else {
         const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
-        const ini = [...facts.iniFiles.values()].find((f) => pidfileOfText(f.content) === pidfile);
+        const ini = [...facts.iniFiles.values()].find((f) => pidfileOf(f.content) === pidfile);
         if (ini) await system.exec(binary, ['-d', '-u', facts.serviceUser.user, ini.path]);
       }
     }

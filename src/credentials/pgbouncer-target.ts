@@ -1,5 +1,6 @@
 /** Where the running pgbouncer is and how to reload it: flags, then the profile, then the environment. */
 import { resolve } from 'node:path';
+import { connectHostFor, settingList } from '../settings/listen.js';
 import type { Context } from '../context.js';
 import { InputError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
@@ -30,37 +31,24 @@ export interface PgbouncerTarget {
 
 export const ADMIN_PASSWORD_ENV = 'PGBOUNCER_ADMIN_PASSWORD';
 
-function list(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map(String);
-  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
-  return [];
-}
-
-/** A host to connect to for a listen_addr: a wildcard means every interface, so loopback reaches it. */
-function connectHost(listenAddr: string | undefined): string | undefined {
-  if (!listenAddr) return undefined;
-  if (listenAddr === '*' || listenAddr === '0.0.0.0') return '127.0.0.1';
-  if (listenAddr === '::') return '::1';
-  return listenAddr;
-}
 
 export function resolvePgbouncerTarget(flags: PgbouncerFlags, ctx: Context, config?: ResolvedConfig): PgbouncerTarget {
   let host: string | undefined;
   let port: number | undefined;
   if (config) {
-    host = connectHost(list(setting(config, 'listen_addr'))[0]);
+    host = connectHostFor(settingList(setting(config, 'listen_addr')));
     const dir = setting(config, 'unix_socket_dir');
     if (!host && typeof dir === 'string' && dir.startsWith('/')) host = dir;
     const p = setting(config, 'listen_port');
     if (p !== undefined) port = Number(p);
   } else {
-    host = connectHost(ctx.env['PGBOUNCER_HOST']);
+    host = connectHostFor(ctx.env['PGBOUNCER_HOST'] ? [ctx.env['PGBOUNCER_HOST']] : []);
     if (ctx.env['PGBOUNCER_PORT']) port = parsePort(ctx.env['PGBOUNCER_PORT'], 'PGBOUNCER_PORT');
   }
   if (flags.pgbouncerHost) host = flags.pgbouncerHost;
   if (flags.pgbouncerPort) port = parsePort(flags.pgbouncerPort, '--pgbouncer-port');
 
-  const user = flags.adminUser ?? (config ? list(setting(config, 'admin_users'))[0] : undefined);
+  const user = flags.adminUser ?? (config ? settingList(setting(config, 'admin_users'))[0] : undefined);
   const password = ctx.env[ADMIN_PASSWORD_ENV];
   let consoleLogin: PgbouncerTarget['console'];
   let consoleMissing: string | undefined;

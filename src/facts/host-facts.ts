@@ -4,6 +4,7 @@ import { readOsRelease, type OsRelease } from './os-release.js';
 import { parsePgbouncerVersion } from './pgbouncer-version.js';
 import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
 import { readUfwRules, type UfwRule } from '../firewall/ufw.js';
+import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
 
 export interface FileFact {
   path: string;
@@ -97,24 +98,26 @@ async function detectFirewall(system: System, live: boolean): Promise<FirewallFa
   return { tool: undefined, active: false, ufwRules: [], richRules: [] };
 }
 
-export function pidfileOf(iniText: string | undefined): string | undefined {
+/** An absolute path setting (pidfile, logfile, ...) from the [pgbouncer] section of an ini text. */
+export function iniPathSetting(iniText: string | undefined, key: string): string | undefined {
   if (!iniText) return undefined;
   try {
     const parsed = parseIni(iniText) as Record<string, Record<string, unknown>>;
-    const pidfile = parsed['pgbouncer']?.['pidfile'];
-    return typeof pidfile === 'string' && pidfile.startsWith('/') ? pidfile : undefined;
+    const value = parsed['pgbouncer']?.[key];
+    return typeof value === 'string' && value.startsWith('/') ? value : undefined;
   } catch {
     return undefined;
   }
 }
 
+export function pidfileOf(iniText: string | undefined): string | undefined {
+  return iniPathSetting(iniText, 'pidfile');
+}
+
 export async function findRunning(system: System, pidfile: string | undefined): Promise<HostFacts['running']> {
   if (!pidfile) return undefined;
-  const text = await system.readFile(pidfile);
-  const pid = Number(text?.trim());
-  if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  const alive = await system.exec('kill', ['-0', String(pid)]);
-  return alive.exitCode === 0 ? { pid, pidfile } : undefined;
+  const pid = await pidFromFile(system, pidfile);
+  return pid !== undefined && (await isAlive(system, pid)) ? { pid, pidfile } : undefined;
 }
 
 /** Reads what the plan needs from the host, once; independent reads run in parallel. */

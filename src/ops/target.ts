@@ -4,6 +4,7 @@
  * environment variable named by --password-env (default PGPASSWORD).
  */
 import type { Context } from '../context.js';
+import { connectHostFor, settingList } from '../settings/listen.js';
 import { InputError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { ConsoleTarget } from './console.js';
@@ -23,21 +24,6 @@ export interface ResolvedTarget extends ConsoleTarget {
   source: string;
 }
 
-function list(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map(String);
-  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
-  return [];
-}
-
-/** A host to connect to for a listen_addr: wildcards mean "every interface", so loopback reaches it. */
-export function connectHostFor(listenAddr: readonly string[]): string | undefined {
-  const first = listenAddr[0];
-  if (!first) return undefined;
-  if (first === '*' || first === '0.0.0.0') return '127.0.0.1';
-  if (first === '::') return '::1';
-  return first;
-}
-
 export function parsePort(value: string, flag: string): number {
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 65535) {
     throw new InputError(`${flag}: "${value}" is not a port (1-65535)`, flag);
@@ -55,7 +41,7 @@ export function parseTimeoutMs(value: string | undefined, fallbackSeconds: numbe
 /** Where pgbouncer listens according to the profile: TCP first, else the unix socket. */
 export function listenTarget(config: ResolvedConfig): { host: string; port: number } | undefined {
   const port = Number(setting(config, 'listen_port') ?? 6432);
-  const tcp = connectHostFor(list(setting(config, 'listen_addr')));
+  const tcp = connectHostFor(settingList(setting(config, 'listen_addr')));
   if (tcp) return { host: tcp, port };
   const dir = setting(config, 'unix_socket_dir');
   if (typeof dir === 'string' && dir.startsWith('/')) return { host: dir, port };
@@ -64,7 +50,7 @@ export function listenTarget(config: ResolvedConfig): { host: string; port: numb
 
 /** The users the profile lets read the console, read-only ones first (least privilege). */
 export function consoleUserCandidates(config: ResolvedConfig): string[] {
-  return [...new Set([...list(setting(config, 'stats_users')), ...list(setting(config, 'admin_users'))])];
+  return [...new Set([...settingList(setting(config, 'stats_users')), ...settingList(setting(config, 'admin_users'))])];
 }
 
 function passwordFor(user: string, config: ResolvedConfig | undefined, flags: ConsoleFlags, ctx: Context): { password: string | undefined; source: string } {

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { connectHostFor, settingList } from '../settings/listen.js';
 import { parse as parseIni } from 'ini';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
@@ -68,9 +69,7 @@ export function restartKeysChanged(oldIni: string | undefined, config: ResolvedC
 }
 
 export function connectHost(config: ResolvedConfig): string {
-  const listen = config.settings.find((s) => s.key === 'listen_addr')?.value;
-  const first = Array.isArray(listen) ? listen[0] : undefined;
-  return !first || first === '*' || first === '0.0.0.0' ? '127.0.0.1' : first === '::' ? '::1' : first;
+  return connectHostFor(settingList(config.settings.find((s) => s.key === 'listen_addr')?.value)) ?? '127.0.0.1';
 }
 
 export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: DesiredFiles, options: PlanOptions): Plan {

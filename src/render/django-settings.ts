@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { connectHostFor, settingList } from '../settings/listen.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { versionAtLeast } from '../settings/version.js';
 import { renderTemplate } from './templates.js';
@@ -75,11 +76,7 @@ export function effectivePoolMode(config: ResolvedConfig): PoolMode {
 
 /** Where a client on this host reaches pgbouncer: listen_addr, unless it is a wildcard (then loopback). */
 export function clientHost(config: ResolvedConfig): string {
-  const listen = setting(config, 'listen_addr');
-  const first = (Array.isArray(listen) ? listen[0] : typeof listen === 'string' ? listen.split(',')[0] : undefined)?.trim();
-  if (!first || first === '*' || first === '0.0.0.0') return '127.0.0.1';
-  if (first === '::') return '::1';
-  return first;
+  return connectHostFor(settingList(setting(config, 'listen_addr'))) ?? '127.0.0.1';
 }
 
 /** sslmode for the hop to pgbouncer: what its client TLS offers (never "require" when it offers none). */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/commands/load-config.js';
 import { classifyConnectError, describeTarget, num, numAny, str, type ConsoleTarget } from '../../../src/ops/console.js';
-import { connectHostFor, consoleUserCandidates, listenTarget, resolveConsoleTarget } from '../../../src/ops/target.js';
+import { consoleUserCandidates, listenTarget, resolveConsoleTarget } from '../../../src/ops/target.js';
+import { connectHostFor } from '../../../src/settings/listen.js';
 import { parseListen } from '../../../src/ops/stats.js';
 import { captureContext } from '../../helpers/context.js';
 
