@@ -12,6 +12,7 @@
 import { Socket } from 'node:net';
 import type { Client } from 'pg';
 import { openClient } from '../pg/open-client.js';
+import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { InputError, PgbSetupError } from '../errors.js';
@@ -205,8 +206,7 @@ async function checkOwnerMode(env: Env, id: string, title: string, path: string 
 // ---- live checks ----------------------------------------------------------------------------
 
 async function pidAlive(system: System, pid: number): Promise<{ alive: boolean; comm?: string }> {
-  const r = await system.exec('kill', ['-0', String(pid)]);
-  if (r.exitCode !== 0) return { alive: false };
+  if (!(await isAlive(system, pid))) return { alive: false };
   const comm = (await system.readFile(`/proc/${pid}/comm`).catch(() => undefined))?.trim();
   return { alive: true, ...(comm ? { comm } : {}) };
 }
@@ -218,8 +218,8 @@ async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Che
   const startCmd = `pgbouncer -d${svc ? ` -u ${svc.user}` : ''} ${paths.ini}`;
   let pidInfo: { pid: number; alive: boolean; comm?: string } | undefined;
   if (paths.pidfile) {
-    const pid = Number((await system.readFile(paths.pidfile))?.trim());
-    if (Number.isInteger(pid) && pid > 1) pidInfo = { pid, ...(await pidAlive(system, pid)) };
+    const pid = await pidFromFile(system, paths.pidfile);
+    if (pid !== undefined) pidInfo = { pid, ...(await pidAlive(system, pid)) };
   }
   const pidOk = pidInfo?.alive && (!pidInfo.comm || /pgbouncer/.test(pidInfo.comm));
   const systemd = await system.exists('/run/systemd/system');
@@ -469,8 +469,8 @@ async function checkMemberListening(env: Env): Promise<Check> {
   if (err) {
     return { id, title, status: 'fail', detail: `nothing accepts connections on ${path} (${err})`, fix: `start process ${m.id}, or read its logfile for "Cannot listen"` };
   }
-  const pid = env.paths.pidfile ? Number((await env.system.readFile(env.paths.pidfile))?.trim()) : NaN;
-  const ports = Number.isInteger(pid) && pid > 1 ? await tcpListenPorts(pid) : undefined;
+  const pid = env.paths.pidfile ? await pidFromFile(env.system, env.paths.pidfile) : undefined;
+  const ports = pid !== undefined ? await tcpListenPorts(pid) : undefined;
   if (ports === undefined) return { id, title, status: 'pass', detail: `accepts connections on ${path}` };
   if (!ports.has(port)) {
     return {
