@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { InputErrors } from '../errors.js';
-import { OLDEST_SUPPORTED, SETTINGS, SETTINGS_BY_KEY } from '../settings/catalogue.js';
+import { OLDEST_SUPPORTED, SETTINGS } from '../settings/catalogue.js';
 import type { SettingValue } from '../settings/values.js';
 import { versionAtLeast } from '../settings/version.js';
 import { flatten, mergeLayers, type Layer } from './layers.js';
@@ -154,4 +154,3 @@ export function explainConfig(config: ResolvedConfig): { path: string; value: st
   return rows;
 }
 
-export { SETTINGS_BY_KEY };
