@@ -44,8 +44,8 @@ for p in "${BUILD_DEPS[@]}"; do
 done
 if ((${#missing[@]})); then
   log "installing build dependencies: ${missing[*]}"
-  apt-get update >&2
-  apt-get install -y --no-upgrade --no-install-recommends "${missing[@]}" >&2
+  apt-get -o DPkg::Lock::Timeout=600 update >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-upgrade --no-install-recommends "${missing[@]}" >&2
 fi
 
 need_update=0
@@ -65,7 +65,7 @@ fetch_source() { apt-get source --download-only pgbouncer >&2 2>"$work/apt-sourc
 if ((need_update == 0)) && fetch_source; then :; else
   # The trixie deb-src entry is new, or its index is missing/stale: refresh and retry once.
   log "apt-get update"
-  apt-get update >&2
+  apt-get -o DPkg::Lock::Timeout=600 update >&2
   fetch_source || { cat "$work/apt-source.err" >&2; exit 1; }
 fi
 

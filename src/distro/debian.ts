@@ -13,6 +13,8 @@ export const PGDG_APT_LIST = '/etc/apt/sources.list.d/pgdg.list';
 const PGDG_APT_URL = 'https://apt.postgresql.org/pub/repos/apt';
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' } as const;
+// Wait for dpkg's lock instead of failing: unattended-upgrades often holds it right after boot.
+const APT_LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=300'] as const;
 
 export interface DebianIdentity {
   name: string;
@@ -66,7 +68,7 @@ export function debianSpec(os: OsRelease, who: DebianIdentity): DistroSpec {
         out.push({
           kind: 'refresh-index',
           cmd: 'apt-get',
-          args: ['update'],
+          args: [...APT_LOCK_WAIT, 'update'],
           env: { ...APT_ENV },
           why: 'refresh the package lists (empty on fresh hosts; needed after adding a repository)',
         });
@@ -75,6 +77,7 @@ export function debianSpec(os: OsRelease, who: DebianIdentity): DistroSpec {
         kind: 'install',
         cmd: 'apt-get',
         args: [
+          ...APT_LOCK_WAIT,
           'install',
           '-y',
           '--no-install-recommends',

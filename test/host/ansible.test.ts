@@ -118,11 +118,11 @@ function ensureAnsible(): void {
     /* not installed */
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'ansible'], { env, stdio: 'pipe' });
+  const install = () => execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-q', '--no-install-recommends', 'ansible'], { env, stdio: 'pipe' });
   try {
     install();
   } catch {
-    execFileSync('apt-get', ['update', '-q'], { env, stdio: 'pipe' });
+    execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-q'], { env, stdio: 'pipe' });
     install();
   }
 }

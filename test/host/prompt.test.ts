@@ -26,7 +26,7 @@ async function waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
 }
 
 beforeAll(() => {
-  execFileSync('bash', ['-c', 'command -v tmux >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade tmux)'], { stdio: 'pipe' });
+  execFileSync('bash', ['-c', 'command -v tmux >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade tmux)'], { stdio: 'pipe' });
   dir = mkdtempSync(join(tmpdir(), 'pgb-prompt-'));
 });
 

@@ -57,7 +57,7 @@ beforeAll(async () => {
     PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.superuserPassword,
   };
   // Start from a host without pgbouncer, as a new server would be.
-  execFileSync('apt-get', ['purge', '-y', '-q', 'pgbouncer'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'pipe' });
+  execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'purge', '-y', '-q', 'pgbouncer'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'pipe' });
   expect(existsSync('/usr/sbin/pgbouncer')).toBe(false);
 });
 

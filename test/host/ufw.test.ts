@@ -39,7 +39,7 @@ function userRules(): string[] {
 }
 
 beforeAll(() => {
-  execFileSync('bash', ['-c', 'command -v ufw >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade ufw)'], { stdio: 'pipe' });
+  execFileSync('bash', ['-c', 'command -v ufw >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade ufw)'], { stdio: 'pipe' });
   work = mkdtempSync(join(tmpdir(), 'pgb-ufw-'));
   cpSync('/etc/ufw', join(work, 'etc-ufw'), { recursive: true });
   cpSync('/lib/ufw', join(work, 'lib-ufw'), { recursive: true });

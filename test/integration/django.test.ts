@@ -33,8 +33,8 @@ async function ensureDjangoPackages(): Promise<void> {
   const script = [
     'set -e',
     'export DEBIAN_FRONTEND=noninteractive',
-    'apt-get update',
-    'apt-get install -y --no-upgrade python3-django python3-psycopg2 python3-django-environ',
+    'apt-get -o DPkg::Lock::Timeout=600 update',
+    'apt-get -o DPkg::Lock::Timeout=600 install -y --no-upgrade python3-django python3-psycopg2 python3-django-environ',
   ].join('\n');
   await mkdir(CACHE_DIR, { recursive: true, mode: 0o755 });
   await run('flock', ['-w', '900', join(CACHE_DIR, '.apt.lock'), 'bash', '-c', script], { timeoutMs: 20 * 60_000 });

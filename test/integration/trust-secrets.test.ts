@@ -139,8 +139,8 @@ describe('a password never leaves as plain text', () => {
       .on('sh -c ulimit -n', { stdout: '1048576\n' })
       .on('ufw status', { stdout: 'Status: active\n' })
       .on(/^ufw (allow|deny|prepend|limit|delete) /, { stdout: 'Rule added\n' })
-      .on('apt-get update', {})
-      .on(/^apt-get install /, () => {
+      .on('apt-get -o DPkg::Lock::Timeout=300 update', {})
+      .on(/^apt-get -o DPkg::Lock::Timeout=300 install /, () => {
         sys.binary('pgbouncer', '/usr/sbin/pgbouncer');
         return {};
       })

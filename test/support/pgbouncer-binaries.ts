@@ -55,8 +55,8 @@ export function ensureSystemPackages(): Promise<void> {
     const script = [
       'set -e',
       'export DEBIAN_FRONTEND=noninteractive',
-      'apt-get update',
-      `apt-get install -y --no-upgrade -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${APT_PACKAGES.join(' ')}`,
+      'apt-get -o DPkg::Lock::Timeout=600 update',
+      `apt-get -o DPkg::Lock::Timeout=600 install -y --no-upgrade -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${APT_PACKAGES.join(' ')}`,
     ].join('\n');
     await run('flock', ['-w', '900', join(CACHE_DIR, '.apt.lock'), 'bash', '-c', script], {
       timeoutMs: 20 * 60_000,

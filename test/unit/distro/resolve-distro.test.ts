@@ -138,7 +138,7 @@ describe('installCommands', () => {
       {
         kind: 'refresh-index',
         cmd: 'apt-get',
-        args: ['update'],
+        args: ['-o', 'DPkg::Lock::Timeout=300', 'update'],
         env: { DEBIAN_FRONTEND: 'noninteractive' },
         why: expect.any(String),
       },
@@ -146,7 +146,7 @@ describe('installCommands', () => {
         kind: 'install',
         cmd: 'apt-get',
         args: [
-          'install', '-y', '--no-install-recommends',
+          '-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends',
           '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold',
           'pgbouncer', 'postgresql-client',
         ],

@@ -22,10 +22,14 @@ describe('parsePgbouncerVersion', () => {
     expect(parsePgbouncerVersion(out)).toEqual({ major: 1, minor: 18, patch: 0, text: '1.18.0' });
   });
 
-  it.skipIf(!existsSync(DEBIAN_BINARY))('parses the live output of /usr/sbin/pgbouncer, same as the fixture', () => {
+  // Only the version line is compared: the lines after it (libevent, c-ares, OpenSSL build strings)
+  // change with every library update of the machine running the tests.
+  it.skipIf(!existsSync(DEBIAN_BINARY))('parses the live output of /usr/sbin/pgbouncer the same way for --version and -V', () => {
     const live = execFileSync(DEBIAN_BINARY, ['--version'], { encoding: 'utf8' });
-    expect(live).toBe(readFileSync(FIXTURE, 'utf8'));
-    expect(parsePgbouncerVersion(execFileSync(DEBIAN_BINARY, ['-V'], { encoding: 'utf8' }))?.text).toBe('1.18.0');
+    const parsed = parsePgbouncerVersion(live);
+    expect(parsed?.major).toBe(1);
+    expect(live.split('\n')[0]).toBe(`PgBouncer ${parsed?.text}`);
+    expect(parsePgbouncerVersion(execFileSync(DEBIAN_BINARY, ['-V'], { encoding: 'utf8' }))).toEqual(parsed);
   });
 
   it('parses the recorded -V of 1.24.1 built from source without systemd (no systemd line)', () => {

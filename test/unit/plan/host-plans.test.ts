@@ -56,8 +56,8 @@ describe('plan for a Debian 12 host without pgbouncer, systemd or an active fire
     const [pkg] = steps(p, 'package') as PackageStep[];
     expect(pkg!.action).toBe('install');
     expect(pkg!.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual([
-      'apt-get update',
-      expect.stringMatching(/^apt-get install -y .*pgbouncer$/),
+      'apt-get -o DPkg::Lock::Timeout=300 update',
+      expect.stringMatching(/^apt-get -o DPkg::Lock::Timeout=300 install -y .*pgbouncer$/),
     ]);
     expect(pkg!.commands[1]!.env).toMatchObject({ DEBIAN_FRONTEND: 'noninteractive' });
     const files = steps(p, 'file') as FileStep[];
@@ -106,7 +106,7 @@ describe('plan for a Debian 12 host without pgbouncer, systemd or an active fire
     const p = await plan(debianHost(), ['production', '--repo', 'pgdg']);
     const lines = (steps(p, 'package')[0] as PackageStep).commands.map((c) => [c.cmd, ...c.args].join(' '));
     expect(lines.some((l) => /apt\.postgresql\.org/.test(l))).toBe(true);
-    expect(lines.at(-1)).toMatch(/^apt-get install -y .*pgbouncer$/);
+    expect(lines.at(-1)).toMatch(/^apt-get -o DPkg::Lock::Timeout=300 install -y .*pgbouncer$/);
   });
 
   it('human output masks secrets and ends with a summary', async () => {
