@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
 import { access, chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { delimiter, join } from 'node:path';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -12,7 +11,7 @@ export interface NodeSystemOptions {
   onExec?: (cmd: string, args: readonly string[]) => void;
 }
 
-/** The real machine, through node:child_process and fs/promises. */
+/** The real machine: programs through execa (src/system/run-program.ts), files through fs/promises. */
 export function createNodeSystem(options: NodeSystemOptions = {}): System & { root: string | undefined } {
   const root = options.root;
   const at = (path: string) => (root ? join(root, path) : path);
@@ -20,7 +19,9 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     root,
     async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
       options.onExec?.(cmd, args);
-      return spawnCollect(cmd, args, opts);
+      // Loaded on first use: commands that run no program never pay for execa.
+      const { runProgram } = await import('./run-program.js');
+      return runProgram(cmd, args, opts);
     },
     async readFile(path: string): Promise<string | undefined> {
       try {
@@ -84,33 +85,4 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       return undefined;
     },
   };
-}
-
-/**
- * Runs a program and collects its output. Hand-written on node:child_process rather than execa:
- * importing execa costs about 150 ms, twice the whole budget of a no-op re-run.
- */
-function spawnCollect(cmd: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, [...args], {
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
-      cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs,
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    let settled = false;
-    const finish = (exitCode: number, extra = '') => {
-      if (settled) return;
-      settled = true;
-      resolve({ exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') + extra });
-    };
-    child.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ENOENT' ? 127 : 126, `${cmd}: ${e.message}`));
-    child.on('close', (code, signal) => finish(code ?? (signal ? 128 : 1)));
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
 }
