@@ -7,7 +7,7 @@ import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/typ
 import { checkCandidate } from './candidate-check.js';
 import type { BackupManifest } from './backups.js';
 import { tryLogin, waitForListen } from './net.js';
-import { isAlive, pgbouncerError, pidFromFile, stopPid } from './pgbouncer-process.js';
+import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from './pgbouncer-process.js';
 
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
 
@@ -183,9 +183,14 @@ async function logHint(system: System, ini: FileStep | undefined): Promise<strin
 async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
   const { system } = deps;
   for (const c of step.commands) {
-    if (c.cmd === 'kill' && c.args[0] === '-INT') {
-      await stopPid(system, Number(c.args[1]), 30_000);
-      continue;
+    if (c.cmd === 'kill') {
+      // The PID was read when planning; make sure it is still that pgbouncer before signalling it.
+      const found = await pgbouncerProcess(system, Number(c.args[1]));
+      if (!found.ok && !(found.gone && c.args[0] === '-INT')) throw new RuntimeError(`${found.reason}; not sending it ${c.args[0]!.slice(1)} (${c.why})`);
+      if (c.args[0] === '-INT') {
+        if (found.ok) await stopPid(system, found.pid, 30_000);
+        continue;
+      }
     }
     await run(system, c);
   }
@@ -194,9 +199,9 @@ async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | un
   await sleep(step.action === 'reload' ? 200 : 0);
   for (const pidfile of step.pidfiles) {
     for (let i = 0; i < 50 && (await pidFromFile(system, pidfile)) === undefined; i++) await sleep(50);
-    const pid = await pidFromFile(system, pidfile);
-    if (pid === undefined || !(await isAlive(system, pid))) {
-      throw new RuntimeError(`pgbouncer (${pidfile}) did not stay up after the ${step.action}${await logHint(system, ini)}`);
+    const found = await pgbouncerFromPidfile(system, pidfile);
+    if (!found.ok) {
+      throw new RuntimeError(`pgbouncer (${pidfile}) did not stay up after the ${step.action}${found.gone ? '' : ` (${found.reason})`}${await logHint(system, ini)}`);
     }
   }
 }
@@ -215,21 +220,24 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
       await system.exec('systemctl', [facts.running ? 'restart' : 'stop', facts.distro.serviceName]);
     }
     for (const pidfile of service.step.manager === 'daemon' ? service.step.pidfiles : []) {
-      const pid = await pidFromFile(system, pidfile);
-      const alive = pid !== undefined && (await isAlive(system, pid));
+      const ini = [...facts.iniFiles.values()].find((f) => pidfileOf(f.content) === pidfile);
+      // Only a pgbouncer on this config is stopped or signalled; anything else under that PID is left alone.
+      const found = await pgbouncerFromPidfile(system, pidfile, ini?.path);
       const before = facts.runningByPidfile.get(pidfile);
       if (before === undefined) {
-        if (alive) await stopPid(system, pid!, 5000);
-      } else if (alive) {
-        await system.exec('kill', ['-HUP', String(pid)]);
-      } else {
+        if (found.ok) await stopPid(system, found.pid, 5000);
+      } else if (found.ok) {
+        await system.exec('kill', ['-HUP', String(found.pid)]);
+      } else if (found.gone) {
         const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
-        const ini = [...facts.iniFiles.values()].find((f) => pidfileOf(f.content) === pidfile);
         if (ini) await system.exec(binary, ['-d', '-u', facts.serviceUser.user, ini.path]);
+      } else {
+        deps.progress(`✗ ${found.reason}: left alone`);
       }
     }
     const single = facts.running;
-    if (service.step.manager === 'daemon' && single && !service.step.pidfiles.includes(single.pidfile) && !(await isAlive(system, single.pid))) {
+    const singleNow = single && service.step.manager === 'daemon' && !service.step.pidfiles.includes(single.pidfile) ? await pgbouncerProcess(system, single.pid) : undefined;
+    if (singleNow && !singleNow.ok && singleNow.gone) {
       await system.exec(facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary, ['-d', '-u', facts.serviceUser.user, facts.distro.iniPath]);
     }
     deps.progress(`↺ pgbouncer ${facts.running ? 'back on the previous config' : 'stopped again (it was not running before)'}`);

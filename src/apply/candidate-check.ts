@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { RuntimeError } from '../errors.js';
 import type { System } from '../system/system.js';
 import { freeLoopbackPort, tryLogin, waitForListen } from './net.js';
-import { isAlive, pgbouncerError, pidFromFile, stopPid } from './pgbouncer-process.js';
+import { isAlive, pgbouncerConfigArg, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from './pgbouncer-process.js';
 
 /** Replaces (or adds) settings in the [pgbouncer] section of an ini text. */
 export function overrideIniSettings(text: string, overrides: Record<string, string>): string {
@@ -44,17 +44,20 @@ export interface CandidateInput {
  */
 const PREFIX = 'pgb-setup-candidate-';
 
-/** PIDs of pgbouncer processes started on a candidate config (their command line names its folder). */
-async function candidatePids(): Promise<{ pid: number; cmdline: string }[]> {
+/** PIDs of pgbouncer processes started on a candidate config (a pgbouncer whose config argument lies in a candidate folder). */
+async function candidatePids(system: System): Promise<{ pid: number; config: string }[]> {
   const marker = join(tmpdir(), PREFIX);
   const entries = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
   const found = await Promise.all(
     entries.map(async (n) => {
-      const cmdline = (await readFile(`/proc/${n}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
-      return cmdline.includes('pgbouncer') && cmdline.includes(marker) ? { pid: Number(n), cmdline } : undefined;
+      const cmdline = await readFile(`/proc/${n}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.includes(marker)) return undefined;
+      const p = await pgbouncerProcess(system, Number(n));
+      const config = p.ok ? pgbouncerConfigArg(p.identity) : undefined;
+      return config?.startsWith(marker) ? { pid: p.pid!, config } : undefined;
     }),
   );
-  return found.filter((f): f is { pid: number; cmdline: string } => f !== undefined);
+  return found.filter((f): f is { pid: number; config: string } => f !== undefined);
 }
 
 /**
@@ -62,7 +65,7 @@ async function candidatePids(): Promise<{ pid: number; cmdline: string }[]> {
  * hold the host lock, so any candidate pgbouncer found now is stale: stop it by PID, remove its folder.
  */
 export async function cleanStaleCandidates(system: System): Promise<void> {
-  for (const c of await candidatePids()) await stopPid(system, c.pid, 3000);
+  for (const c of await candidatePids(system)) await stopPid(system, c.pid, 3000);
   const names = (await readdir(tmpdir()).catch(() => [] as string[])).filter((n) => n.startsWith(PREFIX));
   for (const name of names) await rm(join(tmpdir(), name), { recursive: true, force: true });
 }
@@ -113,8 +116,8 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
     }
   } finally {
     // The pidfile can lag behind the listening socket; the command line never does.
-    const ours = (await candidatePids()).filter((c) => c.cmdline.includes(files.ini)).map((c) => c.pid);
-    for (const p of new Set([...(pid !== undefined ? [pid] : []), ...ours])) if (await isAlive(input.system, p)) await stopPid(input.system, p, 3000);
+    const ours = (await candidatePids(input.system)).filter((c) => c.config === files.ini).map((c) => c.pid);
+    for (const p of new Set([...(pid !== undefined ? [pid] : []), ...ours])) if ((await pgbouncerProcess(input.system, p, files.ini)).ok) await stopPid(input.system, p, 3000);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -31,16 +31,17 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
   const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock');
   try {
     let iniText: string | undefined;
+    let iniPath: string | undefined;
     for (const f of backup.manifest.files) {
       const content = await system.readFile(posix.join(backup.dir, f.name));
       if (content === undefined) throw new RuntimeError(`backup ${backup.stamp} lacks ${f.name}; nothing restored`);
       await system.writeFile(f.path, content, { mode: f.mode, uid: f.uid, gid: f.gid });
-      if (f.name.endsWith('.ini')) iniText = content;
+      if (f.name.endsWith('.ini')) [iniText, iniPath] = [content, f.path];
       ctx.stderr.write(`✓ restored ${f.path} from ${backup.stamp}\n`);
     }
     await rename(join(root ?? '/', backup.dir), join(root ?? '/', `${backup.dir}.restored`));
     if (!root) {
-      const running = await findRunning(system, pidfileOf(iniText));
+      const running = await findRunning(system, pidfileOf(iniText), iniPath);
       if (running) {
         const r = (await system.exists('/run/systemd/system'))
           ? await system.exec('systemctl', ['reload', 'pgbouncer'])

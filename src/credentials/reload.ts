@@ -3,7 +3,7 @@
  * In order: the admin console's RELOAD (answers when it is done), `systemctl reload` when systemd
  * is PID 1 and the unit is active, SIGHUP to the pidfile's process. Children get no secret.
  */
-import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
+import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
 import type { Context } from '../context.js';
 import { RuntimeError } from '../errors.js';
 import { describePg, errorText, type Connect } from './pg-admin.js';
@@ -48,11 +48,9 @@ async function viaSystemd(target: PgbouncerTarget, ctx: Context): Promise<Reload
 
 async function viaSignal(target: PgbouncerTarget, ctx: Context): Promise<ReloadOutcome> {
   if (!target.pidfile) throw new Error('no pidfile known (--pidfile, or pidfile in the profile)');
-  const pid = await pidFromFile(ctx.system, target.pidfile).catch(() => undefined);
-  if (!pid) throw new Error(`no process id in ${target.pidfile}`);
-  if (!(await isAlive(ctx.system, pid))) throw new Error(`process ${pid} from ${target.pidfile} is not running`);
-  const comm = (await ctx.system.readFile(`/proc/${pid}/comm`).catch(() => undefined))?.trim();
-  if (comm !== undefined && !comm.includes('pgbouncer')) throw new Error(`process ${pid} from ${target.pidfile} is "${comm}", not pgbouncer; not signalling it`);
+  const found = await pgbouncerFromPidfile(ctx.system, target.pidfile);
+  if (!found.ok) throw new Error(`${found.reason}; not signalling it`);
+  const { pid } = found;
   const r = await ctx.system.exec('kill', ['-HUP', String(pid)]);
   if (r.exitCode !== 0) throw new Error(`kill -HUP ${pid} exited ${r.exitCode}: ${r.stderr.trim()}`);
   return { method: `SIGHUP to pgbouncer process ${pid} (${target.pidfile})`, confirmed: false };
@@ -88,12 +86,9 @@ async function systemdUsable(target: PgbouncerTarget, ctx: Context): Promise<voi
 
 async function signalUsable(target: PgbouncerTarget, ctx: Context): Promise<number> {
   if (!target.pidfile) throw new Error('SIGHUP: no pidfile known (--pidfile, or pidfile in the profile)');
-  const pid = await pidFromFile(ctx.system, target.pidfile).catch(() => undefined);
-  if (!pid) throw new Error(`SIGHUP: no process id in ${target.pidfile}`);
-  if (!(await isAlive(ctx.system, pid))) throw new Error(`SIGHUP: process ${pid} from ${target.pidfile} is not running`);
-  const comm = (await ctx.system.readFile(`/proc/${pid}/comm`).catch(() => undefined))?.trim();
-  if (comm !== undefined && !comm.includes('pgbouncer')) throw new Error(`SIGHUP: process ${pid} from ${target.pidfile} is "${comm}", not pgbouncer`);
-  return pid;
+  const found = await pgbouncerFromPidfile(ctx.system, target.pidfile);
+  if (!found.ok) throw new Error(`SIGHUP: ${found.reason}`);
+  return found.pid;
 }
 
 /**

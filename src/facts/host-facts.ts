@@ -4,7 +4,7 @@ import { readOsRelease, type OsRelease } from './os-release.js';
 import { parsePgbouncerVersion } from './pgbouncer-version.js';
 import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
 import { readUfwRules, type UfwRule } from '../firewall/ufw.js';
-import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
+import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
 
 export interface FileFact {
   path: string;
@@ -114,10 +114,11 @@ export function pidfileOf(iniText: string | undefined): string | undefined {
   return iniPathSetting(iniText, 'pidfile');
 }
 
-export async function findRunning(system: System, pidfile: string | undefined): Promise<HostFacts['running']> {
+/** The pgbouncer a pidfile names, if it runs now and really is pgbouncer (running `iniPath`, when given). */
+export async function findRunning(system: System, pidfile: string | undefined, iniPath?: string): Promise<HostFacts['running']> {
   if (!pidfile) return undefined;
-  const pid = await pidFromFile(system, pidfile);
-  return pid !== undefined && (await isAlive(system, pid)) ? { pid, pidfile } : undefined;
+  const found = await pgbouncerFromPidfile(system, pidfile, iniPath);
+  return found.ok ? { pid: found.pid, pidfile } : undefined;
 }
 
 /** Reads what the plan needs from the host, once; independent reads run in parallel. */
@@ -135,7 +136,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
-  const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile) : undefined;
+  const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile, distro.iniPath) : undefined;
   const limit = Number(nofile?.stdout.trim());
   return {
     root: options.root,

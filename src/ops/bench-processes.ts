@@ -35,7 +35,7 @@ import { setting, type ResolvedConfig, type ResolvedSetting } from '../profile/r
 import type { SettingValue } from '../settings/values.js';
 import type { System } from '../system/system.js';
 import { freeLoopbackPort, waitForListen } from '../apply/net.js';
-import { isAlive, pgbouncerError, pidFromFile, stopPid } from '../apply/pgbouncer-process.js';
+import { isAlive, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../apply/pgbouncer-process.js';
 import { consoleSnapshot, num, str } from './console.js';
 import { findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
 import { fmt } from './pools.js';
@@ -250,7 +250,7 @@ export async function runBenchProcesses(environment: string, opts: BenchOptions,
   const pids: number[] = [];
   const stopAll = async () => {
     for (const pid of pids.splice(0)) {
-      if (await isAlive(ctx.system, pid)) await stopPid(ctx.system, pid, 3000);
+      if ((await pgbouncerProcess(ctx.system, pid)).ok) await stopPid(ctx.system, pid, 3000);
       log(`stopped pid ${pid}`);
     }
   };

@@ -12,7 +12,7 @@
 import { Socket } from 'node:net';
 import type { Client } from 'pg';
 import { openClient } from '../pg/open-client.js';
-import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
+import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../apply/pgbouncer-process.js';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { InputError, PgbSetupError } from '../errors.js';
@@ -205,10 +205,10 @@ async function checkOwnerMode(env: Env, id: string, title: string, path: string 
 
 // ---- live checks ----------------------------------------------------------------------------
 
-async function pidAlive(system: System, pid: number): Promise<{ alive: boolean; comm?: string }> {
-  if (!(await isAlive(system, pid))) return { alive: false };
-  const comm = (await system.readFile(`/proc/${pid}/comm`).catch(() => undefined))?.trim();
-  return { alive: true, ...(comm ? { comm } : {}) };
+async function pidAlive(system: System, pid: number, ini: string): Promise<{ alive: boolean; notPgbouncer?: string }> {
+  const found = await pgbouncerProcess(system, pid, ini);
+  if (found.ok) return { alive: true };
+  return found.gone ? { alive: false } : { alive: true, notPgbouncer: found.reason };
 }
 
 async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Check> {
@@ -216,12 +216,12 @@ async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Che
   const title = 'pgbouncer is running';
   const { system, paths, spec } = env;
   const startCmd = `pgbouncer -d${svc ? ` -u ${svc.user}` : ''} ${paths.ini}`;
-  let pidInfo: { pid: number; alive: boolean; comm?: string } | undefined;
+  let pidInfo: { pid: number; alive: boolean; notPgbouncer?: string } | undefined;
   if (paths.pidfile) {
     const pid = await pidFromFile(system, paths.pidfile);
-    if (pid !== undefined) pidInfo = { pid, ...(await pidAlive(system, pid)) };
+    if (pid !== undefined) pidInfo = { pid, ...(await pidAlive(system, pid, paths.ini)) };
   }
-  const pidOk = pidInfo?.alive && (!pidInfo.comm || /pgbouncer/.test(pidInfo.comm));
+  const pidOk = pidInfo?.alive && !pidInfo.notPgbouncer;
   const systemd = await system.exists('/run/systemd/system');
   if (systemd && spec) {
     const unit = env.member?.unit ?? spec.serviceName;
@@ -236,7 +236,7 @@ async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Che
     return { id, title, status: 'fail', detail: `no systemd; ${paths.pidfile} is missing or empty`, fix: `start it: ${startCmd}${spec?.family === 'debian' && !env.member ? ' (or /etc/init.d/pgbouncer start)' : ''}` };
   }
   if (!pidInfo.alive) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is not running (stale pidfile)`, fix: `start it: ${startCmd}` };
-  if (!pidOk) return { id, title, status: 'fail', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is ${pidInfo.comm}, not pgbouncer (stale pidfile, pid reused)`, fix: `remove ${paths.pidfile} and start it: ${startCmd}` };
+  if (!pidOk) return { id, title, status: 'fail', detail: `${pidInfo.notPgbouncer} (from ${paths.pidfile}: stale pidfile, pid reused)`, fix: `remove ${paths.pidfile} and start it: ${startCmd}` };
   return { id, title, status: 'pass', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is alive (kill -0)` };
 }
 
@@ -469,7 +469,8 @@ async function checkMemberListening(env: Env): Promise<Check> {
   if (err) {
     return { id, title, status: 'fail', detail: `nothing accepts connections on ${path} (${err})`, fix: `start process ${m.id}, or read its logfile for "Cannot listen"` };
   }
-  const pid = env.paths.pidfile ? await pidFromFile(env.system, env.paths.pidfile) : undefined;
+  const found = env.paths.pidfile ? await pgbouncerFromPidfile(env.system, env.paths.pidfile, env.paths.ini) : undefined;
+  const pid = found?.ok ? found.pid : undefined;
   const ports = pid !== undefined ? await tcpListenPorts(pid) : undefined;
   if (ports === undefined) return { id, title, status: 'pass', detail: `accepts connections on ${path}` };
   if (!ports.has(port)) {

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
 import { writeFileAtomic } from './atomic-write.js';
@@ -61,6 +61,13 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     },
     async remove(path: string): Promise<void> {
       await rm(at(path), { force: true });
+    },
+    async readLink(path: string): Promise<string | undefined> {
+      try {
+        return await readlink(at(path));
+      } catch {
+        return undefined;
+      }
     },
     async exists(path: string): Promise<boolean> {
       try {

@@ -47,4 +47,6 @@ export interface System {
   /** Removes a file; no error when it is already gone. */
   remove(path: string): Promise<void>;
   which(cmd: string): Promise<string | undefined>;
+  /** The target of a symbolic link (e.g. /proc/<pid>/exe); undefined when it is not one or is gone. Optional: without it, /proc/<pid>/comm alone names a process. */
+  readLink?(path: string): Promise<string | undefined>;
 }

@@ -19,6 +19,7 @@ export class FakeSystem implements System {
   readonly files = new Map<string, FakeFile>();
   readonly dirs = new Set<string>(['/']);
   readonly binaries = new Map<string, string>();
+  readonly links = new Map<string, string>();
   readonly calls: { cmd: string; args: string[]; input?: string }[] = [];
   private readonly table: { pattern: RegExp; answer: Answer }[] = [];
   private clock = 1;
@@ -32,6 +33,16 @@ export class FakeSystem implements System {
     this.files.set(path, { content, mode, uid, gid, mtimeMs: this.clock++ });
     for (let d = path.slice(0, path.lastIndexOf('/')); d; d = d.slice(0, d.lastIndexOf('/'))) this.dirs.add(d);
     return this;
+  }
+
+  /** A symbolic link, e.g. /proc/<pid>/exe -> /usr/sbin/pgbouncer. */
+  link(path: string, target: string): this {
+    this.links.set(path, target);
+    return this;
+  }
+
+  async readLink(path: string): Promise<string | undefined> {
+    return this.links.get(path);
   }
 
   binary(name: string, path: string): this {

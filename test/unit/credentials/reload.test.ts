@@ -49,8 +49,23 @@ describe('reload', () => {
 
     const other = captureContext({ system: sys('tini', 'postgres') });
     await expect(planReload(resolvePgbouncerTarget({ pidfile: '/run/pgb.pid' }, other), other, fakeServer().connect)).rejects.toThrow(
-      /process 777 from \/run\/pgb.pid is "postgres", not pgbouncer/,
+      /PID 777 is "postgres", not pgbouncer \(from \/run\/pgb.pid\)/,
     );
+  });
+
+  it('SIGHUP only to an executable named exactly pgbouncer: not pgbouncer_exporter, not a renamed process', async () => {
+    const plan = (system: FakeSystem) => {
+      const ctx = captureContext({ system });
+      return planReload(resolvePgbouncerTarget({ pidfile: '/run/pgb.pid' }, ctx), ctx, fakeServer().connect);
+    };
+    const exporter = sys('tini', 'pgbouncer_expor').link('/proc/777/exe', '/opt/exp/pgbouncer_exporter').file('/proc/777/cmdline', '/opt/exp/pgbouncer_exporter\0--web.listen-address=:9127\0');
+    await expect(plan(exporter)).rejects.toThrow(/SIGHUP: PID 777 is "pgbouncer_exporter" \(\/opt\/exp\/pgbouncer_exporter --web.listen-address=:9127\), not pgbouncer/);
+    // comm can be set by any process (prctl); the executable decides.
+    const renamed = sys('tini', 'pgbouncer').link('/proc/777/exe', '/usr/bin/sleep');
+    await expect(plan(renamed)).rejects.toThrow(/PID 777 is "sleep" \(\/usr\/bin\/sleep\), not pgbouncer/);
+    const upgraded = sys('tini', 'pgbouncer').link('/proc/777/exe', '/usr/sbin/pgbouncer (deleted)');
+    expect((await plan(upgraded)).ways.map((w) => w.name)).toEqual(['SIGHUP via pidfile']);
+    expect(exporter.commandLines()).not.toContain('kill -HUP 777');
   });
 
   it('an inactive unit and no pidfile: RuntimeError listing every reason', async () => {

@@ -53,7 +53,7 @@ describe('verify with a fake host', () => {
     fake.file('/run/pgb/pgbouncer.pid', '4242\n').file('/proc/4242/comm', 'nginx\n').on(/^kill -0 4242$/, { exitCode: 0 });
     expect((await run())('service')).toMatchObject({
       status: 'fail',
-      detail: 'pid 4242 from /run/pgb/pgbouncer.pid is nginx, not pgbouncer (stale pidfile, pid reused)',
+      detail: 'PID 4242 is "nginx", not pgbouncer (from /run/pgb/pgbouncer.pid: stale pidfile, pid reused)',
       fix: 'remove /run/pgb/pgbouncer.pid and start it: pgbouncer -d -u postgres /etc/pgbouncer/pgbouncer.ini',
     });
     fake.file('/proc/4242/comm', 'pgbouncer\n');
