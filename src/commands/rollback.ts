@@ -28,7 +28,7 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
   }
   const backup = backups.find((b) => !b.restored && b.manifest);
   if (!backup?.manifest) throw new RuntimeError(`no backup to restore in ${posix.join(root ?? '', '/var/backups/pgb-setup')}; run "pgb-setup rollback --list"`);
-  const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock');
+  const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock', (l) => ctx.stderr.write(`! ${l}\n`));
   try {
     let iniText: string | undefined;
     let iniPath: string | undefined;
