@@ -23,6 +23,11 @@ import type { ExecOptions, ExecResult } from './system.js';
 
 /** Time a program (and its group) gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 2000;
+/**
+ * Output kept per stream. execa's default (100 MB) is more than any program pgb-setup runs prints,
+ * and past it execa builds its error message from the whole output: V8 aborted on 200 MB here.
+ */
+export const MAX_OUTPUT = 16 * 1024 * 1024;
 /** Exit code reported for a program stopped by its timeout (as coreutils' timeout does). */
 export const TIMED_OUT_EXIT = 124;
 
@@ -50,6 +55,7 @@ async function run(cmd: string, args: readonly string[], opts: ExecOptions, star
     detached: true,
     reject: false,
     stripFinalNewline: false,
+    maxBuffer: MAX_OUTPUT,
   });
   const group = subprocess.pid;
   let escalation: Promise<void> | undefined;
@@ -69,6 +75,7 @@ async function run(cmd: string, args: readonly string[], opts: ExecOptions, star
   const stdout = typeof r.stdout === 'string' ? r.stdout : '';
   const stderr = typeof r.stderr === 'string' ? r.stderr : '';
   if (r.timedOut) return { exitCode: TIMED_OUT_EXIT, stdout, stderr: `${stderr}${cmd}: timed out after ${opts.timeoutMs} ms; stopped it and everything it started (SIGTERM, then SIGKILL after ${KILL_GRACE_MS} ms)` };
+  if (r.isMaxBuffer) return { exitCode: typeof r.exitCode === 'number' && r.exitCode !== 0 ? r.exitCode : 1, stdout, stderr: `${stderr}${cmd}: printed more than ${MAX_OUTPUT} characters on one stream; stopped it` };
   if (typeof r.exitCode === 'number') return { exitCode: r.exitCode, stdout, stderr };
   if (r.signal) return { exitCode: 128 + (constants.signals[r.signal] ?? 0), stdout, stderr: `${stderr}${cmd}: killed by ${r.signal}` };
   // Could not start it: the shell's codes (127 not found, 126 not runnable).

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeSystem } from '../../src/system/node-system.js';
-import { KILL_GRACE_MS, TIMED_OUT_EXIT } from '../../src/system/run-program.js';
+import { KILL_GRACE_MS, MAX_OUTPUT, TIMED_OUT_EXIT } from '../../src/system/run-program.js';
 import { isAlive, stopPid, waitForExit } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
@@ -69,6 +69,13 @@ describe('System.exec through execa', () => {
     const r = await system.exec('/nonexistent/pgb-setup-no-such-program', []);
     expect(r.exitCode).toBe(127);
     expect(r.stderr).toContain('/nonexistent/pgb-setup-no-such-program');
+  });
+
+  it('a program that never stops printing is stopped at MAX_OUTPUT, not buffered until pgb-setup aborts', async () => {
+    const r = await system.exec('yes', []);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout.length).toBe(MAX_OUTPUT);
+    expect(r.stderr.endsWith(`yes: printed more than ${MAX_OUTPUT} characters on one stream; stopped it`)).toBe(true);
   });
 
   it('timeout: SIGTERM stops the program and the process it started', async () => {
