@@ -84,7 +84,7 @@ export function pgbouncerConfigArg(p: ProcessIdentity): string | undefined {
   let file: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '-u' || a === '--user') i++;
+    if (a === '--user' || /^-[^-]*u$/.test(a)) i++; // -u USER, also in a cluster such as -du USER
     else if (!a.startsWith('-')) file = a;
   }
   if (file === undefined) return undefined;
