@@ -149,6 +149,8 @@ interface Verdict {
 function judge(h: LockRecord): Verdict {
   const proc = readProc(h.pid);
   if (!proc) return { pid: h.pid, held: false, why: `its holder, PID ${h.pid}, is no longer running` };
+  // Alive but hidden (/proc mounted hidepid=, another user's process): it may be a run; never take its lock.
+  if (!proc.visible) return { pid: h.pid, held: true, what: `a process of another user; /proc/${h.pid} cannot be read` };
   const what = proc.cmdline ? clip(proc.cmdline) : proc.comm;
   if (h.start && proc.start) {
     const sameBoot = !h.boot || !proc.boot || h.boot === proc.boot;
@@ -160,6 +162,8 @@ function judge(h: LockRecord): Verdict {
 }
 
 interface ProcInfo {
+  /** /proc/<pid>/stat could be read. */
+  visible: boolean;
   name: string;
   comm?: string;
   cmdline?: string;
@@ -182,7 +186,7 @@ function readProc(pid: number): ProcInfo | undefined {
   const exe = readlinkSyncSafe(`/proc/${pid}/exe`);
   const start = fields?.[19];
   const boot = readSync('/proc/sys/kernel/random/boot_id')?.trim();
-  return { name: exe ? basename(exe.replace(/ \(deleted\)$/, '')) : comm ?? 'unknown', ...(comm ? { comm } : {}), ...(cmdline ? { cmdline } : {}), ...(exe ? { exe } : {}), ...(start ? { start } : {}), ...(boot ? { boot } : {}) };
+  return { visible: stat !== undefined, name: exe ? basename(exe.replace(/ \(deleted\)$/, '')) : comm ?? 'unknown', ...(comm ? { comm } : {}), ...(cmdline ? { cmdline } : {}), ...(exe ? { exe } : {}), ...(start ? { start } : {}), ...(boot ? { boot } : {}) };
 }
 
 /** A pgb-setup run: the Node.js binary (any name starting with node) or a command line naming pgb-setup. */
