@@ -80,10 +80,11 @@ describe('System.exec through execa', () => {
 
   it('timeout: SIGTERM stops the program and the process it started', async () => {
     const file = join(tmp.path, 'term.pids');
-    const r = await system.exec('sh', ['-c', `echo $$ > ${file}; sleep 300 & echo $! >> ${file}; wait`], { timeoutMs: 300 });
+    // The timeout leaves the shell time to start the grandchild even on a busy machine.
+    const r = await system.exec('sh', ['-c', `echo $$ > ${file}; sleep 300 & echo $! >> ${file}; wait`], { timeoutMs: 1500 });
     const [child, grandchild] = await pidsIn(file, 2);
     expect(r.exitCode).toBe(TIMED_OUT_EXIT);
-    expect(r.stderr).toMatch(/timed out after 300 ms/);
+    expect(r.stderr).toMatch(/timed out after 1500 ms/);
     expect(await waitForExit(child!, 1000)).toBe(true);
     expect(await waitForExit(grandchild!, 1000)).toBe(true);
   });
@@ -94,11 +95,11 @@ describe('System.exec through execa', () => {
     // The child traps TERM (logs it, keeps looping); the grandchild ignores TERM altogether.
     const script = `trap 'echo TERM >> ${log}' TERM; echo $$ > ${file}; (trap '' TERM; exec sleep 300) & echo $! >> ${file}; while :; do sleep 0.05; done`;
     const t0 = Date.now();
-    const r = await system.exec('sh', ['-c', script], { timeoutMs: 300 });
+    const r = await system.exec('sh', ['-c', script], { timeoutMs: 1500 });
     const [child, grandchild] = await pidsIn(file, 2);
     expect(r.exitCode).toBe(TIMED_OUT_EXIT);
     expect(readFileSync(log, 'utf8')).toContain('TERM'); // SIGTERM came first
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(300 + KILL_GRACE_MS - 50); // and SIGKILL only after the grace
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500 + KILL_GRACE_MS - 50); // and SIGKILL only after the grace
     expect(isAlive(child!)).toBe(false);
     expect(isAlive(grandchild!)).toBe(false);
   });
