@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.js';
 import {
+  SCRAM_MAX_ITERATIONS,
+  scramSecretShape,
   isValidScramSecret,
   parseScramSecret,
   scramPasswordBytes,
@@ -163,5 +165,25 @@ describe('parseScramSecret / isValidScramSecret', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('iteration bounds (#17.7)', () => {
+  it('writes 1 and 100000, refuses 100001 with InputError(iterations)', () => {
+    expect(SCRAM_MAX_ITERATIONS).toBe(100_000);
+    expect(parseScramSecret(scramSecret('pw', { iterations: 100_000 }))!.iterations).toBe(100_000);
+    expect(() => scramSecret('pw', { iterations: 100_001 })).toThrow(/iterations must be a whole number from 1 to 100000/);
+  });
+
+  it.each(['0', '-1', '100001', '2147483647', '99999999999'])('reads $%s: as a SCRAM shape with an out-of-range count, never computed', (iters) => {
+    const odd = TR0UB4DOR.replace('$4096:', `$${iters}:`);
+    expect(scramSecretShape(odd)).toEqual({ iterationsText: iters, iterationsOk: false });
+    expect(parseScramSecret(odd)).toBeUndefined();
+    expect(verifyScramPassword(odd, 'Tr0ub4dor&3')).toBe(false);
+  });
+
+  it('a structurally broken verifier has no shape', () => {
+    expect(scramSecretShape('SCRAM-SHA-256$4096:bad')).toBeUndefined();
+    expect(scramSecretShape(TR0UB4DOR)).toEqual({ iterationsText: '4096', iterationsOk: true });
   });
 });
