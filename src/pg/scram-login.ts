@@ -1,8 +1,9 @@
 /**
  * Logs in to PostgreSQL as a role with its password, over a socket of our own, to learn the role's
- * SCRAM verifier. Hand-written (the PostgreSQL v3 startup and SASL messages, about 150 lines)
- * because node-postgres keeps the server-first-message to itself, starts PBKDF2 with whatever
- * iteration count the server names, and skips SASLprep, which PostgreSQL applies.
+ * SCRAM verifier. Hand-written (PostgreSQL's v3 startup and SASL messages, about 150 lines) because
+ * node-postgres exposes neither the salt and iteration count of the server-first-message nor the
+ * keys it derived, and its shortened SASLprep normalises even passwords PostgreSQL takes raw (where
+ * full SASLprep fails), so it would derive another verifier for those.
  *
  * Every wait is bounded by one deadline, every message by a size cap; the socket is always closed.
  */
