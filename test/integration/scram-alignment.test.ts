@@ -14,6 +14,7 @@ import { scramLogin } from '../../src/pg/scram-login.js';
 import { captureContext } from '../helpers/context.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { lookupUser } from '../support/proc.js';
 
 const OS = readFileSync(join(import.meta.dirname, '../fixtures/os-release/debian-12'), 'utf8');
 let scram: PgCluster;
@@ -153,5 +154,37 @@ describe('the main job aligns userlist.txt with PostgreSQL, no admin credentials
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/warning: could not reach PostgreSQL at 127\.0\.0\.1:1 .* to take app_x's SCRAM salt/);
     expect(secretIn(r.userlist, 'app_x')).toMatch(/^SCRAM-SHA-256\$4096:/);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('as root on the PostgreSQL host: why PostgreSQL refused DBPASS, read as the postgres account', () => {
+  /** The fake host sees the cluster's socket and the real postgres account; PGHOST names the socket folder (not a credential). */
+  function localHost(): FakeSystem {
+    const pg = lookupUser('postgres');
+    return debianHost()
+      .file(`${scram.socketDir}/.s.PGSQL.${scram.port}`, '')
+      .on('getent passwd postgres', { stdout: `postgres:x:${pg.uid}:${pg.gid}::/var/lib/postgresql:/bin/bash\n` });
+  }
+
+  async function refused(user: string, password: string) {
+    const system = localHost();
+    const env = { PGHOST: scram.socketDir, DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(scram.port) };
+    const ctx = captureContext({ system, env });
+    const code = await main(['node', 'pgb-setup', ...APPLY], ctx);
+    expect(system.files.get('/etc/pgbouncer/userlist.txt')).toBeUndefined();
+    return { code, err: ctx.err() };
+  }
+
+  it.each([
+    ['a role stored as MD5', 'dx_md5', async () => scram.createRole('dx_md5', 'md5-pw', { passwordEncryption: 'md5' }), 'md5-pw', /DBUSER: .*: PostgreSQL stores its password as MD5, so no SCRAM verifier can match; set a SCRAM password on PostgreSQL/],
+    ['a role without a password', 'dx_nopw', async () => scram.createRole('dx_nopw', null), 'any', /DBUSER: .*: the role has no password; set a SCRAM password/],
+    ['no such role', 'dx_missing', async () => undefined, 'any', /DBUSER: .*: there is no role dx_missing; create it/],
+    ['a wrong DBPASS', 'dx_wrong', async () => scram.createRole('dx_wrong', 'right'), 'wrong', /DBPASS: the password was refused by PostgreSQL at 127\.0\.0\.1:\d+ for role dx_wrong: DBPASS is not its password/],
+  ])('%s: exit 2 with the exact reason', async (_name, user, create, password, message) => {
+    await create();
+    const r = await refused(user, password);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });
