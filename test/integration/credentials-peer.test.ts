@@ -20,6 +20,7 @@ import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { lookupUser } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { buildCli, runChild } from '../helpers/trust.js';
 
 const asRoot = process.getuid?.() === 0;
 let cluster: PgCluster;
@@ -99,6 +100,13 @@ describe.skipIf(!asRoot)('as root on the PostgreSQL host, no PG* credentials: th
     expect(ctx.err()).not.toMatch(/pgb-setup:/);
     expect(code).toBe(0);
     expect(parseUserlist(host.files.get('/etc/pgbouncer/userlist.txt')!.content).entries.find((e) => e.user === 'peer_copy')!.secret).toBe(secret);
+  });
+
+  it('the bundled CLI as its own process does the same (the helper child runs as postgres)', async () => {
+    const entry = await buildCli();
+    const r = await runChild(entry, ['users', 'check', '--userlist', join(dir.path, 'uc.txt')], { env: peerEnv() });
+    expect(r.stderr).toMatch(/1 user\(s\) in .* match PostgreSQL postgres@.*\(as the postgres OS account\)/);
+    expect(r.code).toBe(0);
   });
 
   it('no pgb-setup session is left open on the server', async () => {
