@@ -12,6 +12,7 @@ import { parseUserlist } from '../../src/auth/userlist.js';
 import { scramSecret } from '../../src/auth/scram.js';
 import { scramLogin } from '../../src/pg/scram-login.js';
 import { captureContext } from '../helpers/context.js';
+import { mainWaitingForLock } from '../helpers/lock-wait.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { lookupUser } from '../support/proc.js';
@@ -48,8 +49,7 @@ const APPLY = ['production', '--yes', '--skip-install', '--skip-service', '--ski
 
 async function apply(cluster: PgCluster, user: string, password: string, system = debianHost(), args = APPLY) {
   const env = { DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) };
-  const ctx = captureContext({ system, env });
-  const code = await main(['node', 'pgb-setup', ...args], ctx);
+  const { code, ctx } = await mainWaitingForLock(args, () => captureContext({ system, env }));
   const userlist = system.files.get('/etc/pgbouncer/userlist.txt')?.content;
   return { code, err: ctx.err(), out: ctx.out(), userlist, system };
 }
@@ -125,6 +125,16 @@ describe('the main job aligns userlist.txt with PostgreSQL, no admin credentials
     expect(secretIn(r.userlist, 'other')).toBe('kept-as-is');
   });
 
+  it('an app entry with 2147483647 iterations in userlist.txt is replaced by PostgreSQL\'s verifier, not computed (#17.7)', async () => {
+    const { secret } = await scram.createRole('app_hugeul', 'hugeul-pw');
+    const host = debianHost();
+    const huge = scramSecret('hugeul-pw').replace(/^SCRAM-SHA-256\$4096:/, 'SCRAM-SHA-256$2147483647:');
+    host.file('/etc/pgbouncer/userlist.txt', `"app_hugeul" "${huge}"\n`, 0o600, 101, 104);
+    const r = await apply(scram, 'app_hugeul', 'hugeul-pw', host);
+    expect(r.code, r.err).toBe(0);
+    expect(secretIn(r.userlist, 'app_hugeul')).toBe(secret);
+  });
+
   it('wrong DBPASS: exit 2, nothing written, says PostgreSQL refused the password', async () => {
     await scram.createRole('app_wrongpw', 'the-right-one');
     const r = await apply(scram, 'app_wrongpw', 'not-the-right-one');
@@ -169,8 +179,7 @@ describe.skipIf(process.getuid?.() !== 0)('as root on the PostgreSQL host: why P
   async function refused(user: string, password: string) {
     const system = localHost();
     const env = { PGHOST: scram.socketDir, DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(scram.port) };
-    const ctx = captureContext({ system, env });
-    const code = await main(['node', 'pgb-setup', ...APPLY], ctx);
+    const { code, ctx } = await mainWaitingForLock(APPLY, () => captureContext({ system, env }));
     expect(system.files.get('/etc/pgbouncer/userlist.txt')).toBeUndefined();
     return { code, err: ctx.err() };
   }
