@@ -178,7 +178,7 @@ function openSocket(target: ScramLoginTarget, deadline: number): Promise<Socket>
   });
 }
 
-async function startTls(socket: Socket, reader: MessageReader, target: ScramLoginTarget): Promise<Socket> {
+async function startTls(socket: Socket, reader: MessageReader, target: ScramLoginTarget, deadline: number): Promise<Socket> {
   const mode = target.tls?.mode ?? 'prefer';
   if (mode === 'disable' || target.host.startsWith('/')) return socket;
   const req = Buffer.alloc(8);
@@ -202,8 +202,18 @@ async function startTls(socket: Socket, reader: MessageReader, target: ScramLogi
     ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
   });
   await new Promise<void>((resolve, reject) => {
-    secure.once('secureConnect', resolve);
-    secure.once('error', reject);
+    const timer = setTimeout(() => {
+      secure.destroy();
+      reject(new Timeout('no TLS handshake in time'));
+    }, Math.max(0, deadline - Date.now()));
+    secure.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    secure.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
   reader.attach(secure);
   return secure;
@@ -220,7 +230,7 @@ export async function scramLogin(target: ScramLoginTarget): Promise<ScramLoginRe
   }
   const reader = new MessageReader(socket, deadline);
   try {
-    socket = await startTls(socket, reader, target);
+    socket = await startTls(socket, reader, target, deadline);
     socket.write(startupPacket(target.user, target.database));
     let first: ReturnType<typeof clientFirst> | undefined;
     let final: ReturnType<typeof clientFinal> | undefined;
