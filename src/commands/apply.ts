@@ -233,7 +233,18 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
   let serverSecret: string | undefined;
   if (opts.copyServerSecret && config.profile.database.user && password) {
     const { readServerVerifier } = await import('../apply/server-secret.js');
-    serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
+    serverSecret = await readServerVerifier(ctx, config, config.profile.database.user, password);
+  } else if (!opts.root && system.scramLogin) {
+    // Under --root nothing logs in anywhere (the files are for another host).
+    const { needsAlignment, roleStateByPeer, serverVerifierByLogin } = await import('../apply/server-alignment.js');
+    if (needsAlignment(config)) {
+      serverSecret = await serverVerifierByLogin({
+        config,
+        scramLogin: system.scramLogin.bind(system),
+        warn: ctx.stderr,
+        roleState: () => roleStateByPeer(ctx, config, config.profile.database.user!),
+      });
+    }
   }
   const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {
