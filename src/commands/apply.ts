@@ -7,7 +7,7 @@ import { isCidr } from '../profile/schema.js';
 import type { Layer } from '../profile/layers.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { Secret } from '../profile/secret.js';
-import { parseUserlist, upsertUserlistEntry } from '../auth/userlist.js';
+import { upsertUserlistBytes } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
 import { renderUserlist, userlistEntries } from '../render/userlist.js';
 import { buildPlan, type Instance, type PlanOptions } from '../plan/build-plan.js';
@@ -49,13 +49,17 @@ function backupStamp(now: Date): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
 }
 
-/** userlist.txt as it should be: the app user's entry upserted, every other line kept as it is. */
-export function desiredUserlist(config: ResolvedConfig, existing: string | undefined, serverSecret?: string): string {
-  let entries = userlistEntries(config, existing);
+/**
+ * userlist.txt as it should be, as bytes: the app user's entry upserted, every other line kept byte
+ * for byte (whatever its encoding: lines pgb-setup does not own are not decoded and re-encoded).
+ */
+export function desiredUserlist(config: ResolvedConfig, existing: Uint8Array | string | undefined, serverSecret?: string): Buffer {
+  const bytes = typeof existing === 'string' ? Buffer.from(existing, 'utf8') : existing;
+  let entries = userlistEntries(config, bytes);
   // PostgreSQL's verifier belongs to DBUSER only (in auth_query mode the entry is the auth_user's).
   if (serverSecret) entries = entries.map((e) => (e.user === config.profile.database.user ? { ...e, secret: serverSecret } : e));
-  if (existing === undefined || parseUserlist(existing).lines.every((l) => l.kind === 'blank')) return renderUserlist(config, entries);
-  return entries.reduce((text, e) => upsertUserlistEntry(text, e.user, e.secret), existing);
+  if (bytes === undefined || /^[ \t\v\f\r\n]*$/.test(Buffer.from(bytes).toString('latin1'))) return Buffer.from(renderUserlist(config, entries), 'utf8');
+  return entries.reduce<Buffer>((b, e) => upsertUserlistBytes(b, e.user, e.secret), Buffer.from(bytes));
 }
 
 async function askMissing(config: ResolvedConfig, ctx: Context): Promise<Layer> {
@@ -235,7 +239,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     const { readServerVerifier } = await import('../apply/server-secret.js');
     serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
   }
-  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
+  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.bytes ?? facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {
     allowFrom: allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from,
     skipInstall: Boolean(opts.skipInstall),
