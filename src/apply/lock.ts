@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
+import { describeKind, fileKind, readRegularFile } from '../system/safe-read.js';
 
 /**
  * One apply at a time per root: an exclusive lock file holding our PID. A lock left by a process
@@ -39,7 +40,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
       else await sleep(10);
     }
   }
-  throw new RuntimeError(`could not take the lock ${path}`);
+  throw new RuntimeError(`could not take the lock ${path}: it was replaced 50 times while pgb-setup tried (runs starting all the time, or something recreating it); check what writes it and try again`);
 }
 
 /** Creates `path` holding our PID, atomically; false when it exists. */
@@ -57,16 +58,32 @@ async function createHolding(path: string): Promise<boolean> {
   }
 }
 
-/** The PID in a lock file; undefined when it holds none; 'gone' when the file does not exist. */
+/**
+ * The PID in a lock file; undefined when it holds none; 'gone' when the file does not exist.
+ * A symbolic link there (even a dangling one) is no lock this code wrote: it holds no PID, so it is
+ * taken over (the link removed, its target never read). A FIFO, device or directory is refused
+ * before it is opened: reading a FIFO would hang, and removing a directory is not ours to do.
+ */
 async function holderOf(path: string): Promise<number | undefined | 'gone'> {
-  let text: string;
+  let kind;
   try {
-    text = await readFile(path, 'utf8');
+    kind = fileKind(await lstat(path));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw e;
+    throw new RuntimeError(`could not read the lock ${path}: ${(e as Error).message}`);
   }
-  const pid = Number(text.trim());
+  if (kind === 'symlink') return undefined;
+  if (kind !== 'file') {
+    throw new RuntimeError(`the lock ${path} is ${describeKind(kind)}, not a lock file pgb-setup wrote; remove it once you know no pgb-setup is running`);
+  }
+  let got;
+  try {
+    got = await readRegularFile(path, { noFollow: true, maxBytes: 64 });
+  } catch {
+    return undefined; // replaced by something else, or over 64 bytes: not our lock; stale
+  }
+  if (!got) return 'gone';
+  const pid = Number(got.bytes.toString('latin1').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 

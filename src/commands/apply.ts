@@ -45,8 +45,9 @@ interface Prepared {
   password: string | undefined;
 }
 
+/** e.g. 2026-11-28T13-50-00-123Z: milliseconds, so two runs in one second never share a backup folder. */
 function backupStamp(now: Date): string {
-  return now.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  return now.toISOString().replaceAll(':', '-').replace('.', '-');
 }
 
 /**

@@ -1,5 +1,8 @@
 import type { Plan, Step } from './types.js';
 
+/** A plan on a terminal shows this much of a file's diff; a 150,000-line old config is not read by anyone. */
+const MAX_DIFF_LINES = 400;
+
 const MARK: Record<string, string> = { create: '+', update: '~', 'fix-permissions': '~', unchanged: '=' };
 
 function quote(arg: string): string {
@@ -30,7 +33,11 @@ function stepLines(step: Step, verbose: boolean): string[] {
     case 'file': {
       if (step.action === 'unchanged' && !verbose) return [];
       const head = `${MARK[step.action]} file ${step.path} ${mode(step.mode)} ${step.owner}:${step.group} (${step.action}${step.secret ? ', secrets masked' : ''})`;
-      return step.diff ? [head, ...step.diff.split('\n').map((l) => `    ${l}`)] : [head];
+      if (!step.diff) return [head];
+      const diff = step.diff.split('\n');
+      const shown = diff.slice(0, MAX_DIFF_LINES).map((l) => `    ${l}`);
+      if (diff.length > MAX_DIFF_LINES) shown.push(`    … ${diff.length - MAX_DIFF_LINES} more diff lines not shown (--dry-run --json has the whole diff)`);
+      return [head, ...shown];
     }
     case 'firewall':
       return [
