@@ -71,6 +71,18 @@ describe('#17.1 bytes of other users are kept; backups are byte copies', () => {
     expect(readFileSync(join(r, USERLIST)).equals(before)).toBe(true);
   });
 
+  it('hash-user --userlist keeps a Latin-1 line byte for byte too', async () => {
+    const dir = outside();
+    const file = join(dir, 'userlist.txt');
+    const latin1 = Buffer.from('"caf\xe9" "otherpw"\n;\xff comment\n"zed" "old"\n', 'latin1');
+    writeFileSync(file, latin1, { mode: 0o600 });
+    const res = await runInProcess(['hash-user', 'zed', '--userlist', file, '--password-stdin'], {}, { readStdin: async () => 'zeds-New-pass' });
+    expect(res.code, res.stderr).toBe(0);
+    const after = readFileSync(file);
+    expect(after.subarray(0, latin1.indexOf('"zed"')).equals(latin1.subarray(0, latin1.indexOf('"zed"')))).toBe(true);
+    expect(after.toString('latin1')).toMatch(/^"zed" "SCRAM-SHA-256\$4096:/m);
+  });
+
   it('a binary 64 KiB pgbouncer.ini is backed up with identical bytes', async () => {
     const r = root();
     mkdirSync(join(r, 'etc/pgbouncer'), { recursive: true });
