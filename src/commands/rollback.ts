@@ -19,7 +19,7 @@ export interface RollbackOptions {
   json?: boolean;
 }
 
-interface Restore {
+export interface Restore {
   file: ManagedFile;
   /** The bytes to put back; undefined: the run created the file, so it is removed. */
   bytes: Buffer | undefined;
@@ -139,7 +139,7 @@ async function restoreAll(system: System, restores: Restore[], stamp: string, ct
 }
 
 /** Reload pgbouncer on the restored files; a restored systemd file means daemon-reload and restart. */
-async function matchService(system: System, restores: Restore[], ctx: Context): Promise<void> {
+export async function matchService(system: System, restores: Restore[], ctx: Context): Promise<void> {
   const ini = restores.find((r) => r.file.role === 'ini' && r.bytes)?.bytes?.toString('utf8');
   const systemd = await system.exists('/run/systemd/system');
   const unitsChanged = restores.some((r) => r.file.role === 'unit');
