@@ -118,11 +118,11 @@ export async function readBackupManifest(system: System, dir: string): Promise<B
 }
 
 /**
- * Backups newest first. A restored one keeps its folder, renamed with a `.restored` suffix. Only the
- * manifests of `manifests` backups are read (one at a time: a thousand backups never mean a
- * thousand open files).
+ * Backups newest first. A restored one keeps its folder, renamed with a `.restored` suffix. The
+ * manifests are read one at a time (a thousand backups never mean a thousand open files); with
+ * `onlyNewestAvailable`, only the one rollback would restore.
  */
-export async function listBackups(system: System, root: string | undefined, options: { manifests?: number } = {}): Promise<Backup[]> {
+export async function listBackups(system: System, root: string | undefined, options: { onlyNewestAvailable?: boolean } = {}): Promise<Backup[]> {
   let names: string[] = [];
   try {
     names = await readdir(root ? join(root, BACKUP_ROOT) : BACKUP_ROOT);
@@ -133,9 +133,8 @@ export async function listBackups(system: System, root: string | undefined, opti
     .filter((n) => STAMP.test(n))
     .map((n) => ({ stamp: n.replace(/\.restored$/, ''), dir: posix.join(BACKUP_ROOT, n), restored: n.endsWith('.restored'), manifest: undefined }))
     .sort((a, b) => b.stamp.localeCompare(a.stamp) || Number(a.restored) - Number(b.restored));
-  const limit = options.manifests ?? Infinity;
-  for (const [i, b] of backups.entries()) {
-    if (i >= limit) break;
+  const wanted = options.onlyNewestAvailable ? backups.filter((b) => !b.restored).slice(0, 1) : backups;
+  for (const b of wanted) {
     const folder = await system.lstat(b.dir);
     if (folder?.kind !== undefined && folder.kind !== 'directory') {
       b.problem = `${b.dir} is ${describeKind(folder.kind)}, not a folder`;

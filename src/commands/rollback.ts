@@ -41,7 +41,7 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
   if (untrusted !== undefined && untrusted !== 'missing') {
     throw new RuntimeError(`refusing the backups in ${where}: ${untrusted}; another user could have written what root would restore. Fix the folder (chown root:root, chmod 0700) after checking its content`);
   }
-  const backups = untrusted === 'missing' ? [] : await listBackups(system, root, { manifests: opts.list ? Infinity : 1 });
+  const backups = untrusted === 'missing' ? [] : await listBackups(system, root, { onlyNewestAvailable: !opts.list });
   if (opts.list) {
     if (opts.json) ctx.stdout.write(`${JSON.stringify(backups.map((b) => ({ stamp: b.stamp, dir: b.dir, restored: b.restored, ...(b.problem ? { problem: b.problem } : {}), files: b.manifest?.files.map((f) => f.path) ?? [] })), null, 2)}\n`);
     else if (backups.length === 0) ctx.stdout.write('no backups yet\n');

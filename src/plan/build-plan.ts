@@ -10,6 +10,7 @@ import { planUfw } from '../firewall/ufw.js';
 import { planFirewalld } from '../firewall/firewalld.js';
 import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
+import { DROP_IN_NAME } from '../apply/managed-files.js';
 import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 
 export interface PlanOptions {
@@ -25,7 +26,6 @@ export interface PlanOptions {
 }
 
 export const BACKUP_ROOT = '/var/backups/pgb-setup';
-const DROP_IN_NAME = 'pgb-setup.conf';
 
 /** One pgbouncer process: its ini and the config it was rendered from. A single process has no id. */
 export interface Instance {

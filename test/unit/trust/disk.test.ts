@@ -352,6 +352,22 @@ describe('#17.12 large inputs', () => {
   }, 120_000);
 });
 
+describe('rollback twice', () => {
+  it('the second rollback restores the backup before the one already restored', async () => {
+    const r = root();
+    expect((await apply(r)).code).toBe(0);
+    const v1 = readFileSync(join(r, USERLIST));
+    expect((await apply(r, { ...ENV, DBPASS: 'second-Pass-12' })).code).toBe(0);
+    const v2 = readFileSync(join(r, USERLIST));
+    expect((await apply(r, { ...ENV, DBPASS: 'third-Pass-13' })).code).toBe(0);
+    expect((await rollback(r)).code).toBe(0);
+    expect(readFileSync(join(r, USERLIST)).equals(v2)).toBe(true);
+    const again = await rollback(r);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(r, USERLIST)).equals(v1)).toBe(true);
+  });
+});
+
 describe('#17.13 rollback is all or nothing', () => {
   it('a backup that lacks one of its files restores nothing and stays available', async () => {
     const r = root();
