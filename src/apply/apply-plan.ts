@@ -69,7 +69,6 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
   const undo: Undo[] = [];
   /** This run's backup folder and the files in it, removed again when the run fails and is undone. */
   let backup: { dir: string; names: string[] } | undefined;
-  const undoModes: { path: string; mode: number; uid: number; gid: number }[] = [];
   let service: { step: ServiceStep; done: boolean } | undefined;
   const record = (step: Step, status: StepStatus, detail?: string) => {
     results.push({ kind: step.kind, target: describe(step), status, ...(detail ? { detail } : {}) });
@@ -140,13 +139,12 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
         }
         case 'file': {
           if (step.action === 'unchanged') { record(step, 'unchanged'); break; }
+          // A permissions fix is not undone on failure: the narrower mode and right owner are kept.
           const previous = step.action === 'fix-permissions' ? undefined : await system.readManaged(step.path, MAX_BACKUP_FILE_BYTES);
-          const st = step.action === 'fix-permissions' ? await system.lstat(step.path) : previous?.stat;
           if (step.action === 'fix-permissions') await system.setPermissions(step.path, step.mode, step.uid, step.gid);
           else await system.writeFile(step.path, step.bytes ?? step.content, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
           // Recorded once the write happened: a failed atomic write changed nothing to undo.
           if (step.action !== 'fix-permissions') undo.push({ path: step.path, previous: previous ? { bytes: previous.bytes, mode: previous.stat.mode, uid: previous.stat.uid, gid: previous.stat.gid } : undefined });
-          else if (st) undoModes.push({ path: step.path, mode: st.mode, uid: st.uid, gid: st.gid });
           record(step, 'changed', step.action);
           break;
         }
@@ -178,7 +176,6 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
     } catch (e) {
       record(step, 'failed', (e as Error).message);
       const restored = undo.length > 0 ? await rollBack(undo, service, deps) : true;
-      for (const m of undoModes) await system.setPermissions(m.path, m.mode, m.uid, m.gid).catch(() => undefined);
       if (backup) await dropBackup(system, backup, restored, deps);
       throw e;
     }
