@@ -196,12 +196,23 @@ function parseLines(text: string, name: string, mode: LineMode): { lines: Return
   return { lines, trailingNewline };
 }
 
+/** An auth_file parsed as bytes (one char per byte), once, for reading its entries and editing it. */
+export interface ByteUserlist {
+  lines: ReturnType<typeof parseLine>[];
+  trailingNewline: boolean;
+}
+
+/** Parses auth_file bytes; a line pgbouncer would choke on is an InputError naming it. */
+export function parseUserlistBytes(bytes: Uint8Array, options: ParseUserlistOptions = {}): ByteUserlist {
+  return parseLines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'), options.name ?? 'userlist.txt', BYTE_MODE);
+}
+
 /**
  * The users of an auth_file given as bytes, as text; an entry whose user name or secret is not
  * UTF-8 is listed with `user` undefined (it is nobody pgb-setup writes). Malformed lines: InputError.
  */
-export function userlistEntriesOfBytes(bytes: Uint8Array, options: ParseUserlistOptions = {}): { user: string | undefined; secret: string | undefined; line: number }[] {
-  const { lines } = parseLines(Buffer.from(bytes).toString('latin1'), options.name ?? 'userlist.txt', BYTE_MODE);
+export function userlistEntriesOfBytes(bytes: Uint8Array | ByteUserlist, options: ParseUserlistOptions = {}): { user: string | undefined; secret: string | undefined; line: number }[] {
+  const { lines } = bytes instanceof Uint8Array ? parseUserlistBytes(bytes, options) : bytes;
   return lines.flatMap((l) => (typeof l !== 'string' && l.kind === 'entry' ? [{ user: l.userText, secret: l.secretText, line: l.line }] : []));
 }
 
@@ -210,9 +221,9 @@ export function userlistEntriesOfBytes(bytes: Uint8Array, options: ParseUserlist
  * encoding (a Latin-1 name, stray bytes in a comment); the new entry is written as UTF-8.
  * Linear in the size of the file.
  */
-export function upsertUserlistBytes(bytes: Uint8Array, user: string, secret: string, options: ParseUserlistOptions = {}): Buffer {
+export function upsertUserlistBytes(bytes: Uint8Array | ByteUserlist, user: string, secret: string, options: ParseUserlistOptions = {}): Buffer {
   const entryLine = Buffer.from(formatUserlistEntry(user, secret), 'utf8').toString('latin1');
-  const { lines, trailingNewline } = parseLines(Buffer.from(bytes).toString('latin1'), options.name ?? 'userlist.txt', BYTE_MODE);
+  const { lines, trailingNewline } = bytes instanceof Uint8Array ? parseUserlistBytes(bytes, options) : bytes;
   const out: string[] = [];
   let replaced = false;
   for (const line of lines) {

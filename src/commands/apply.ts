@@ -7,7 +7,7 @@ import { isCidr } from '../profile/schema.js';
 import type { Layer } from '../profile/layers.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { Secret } from '../profile/secret.js';
-import { upsertUserlistBytes } from '../auth/userlist.js';
+import { parseUserlistBytes, upsertUserlistBytes } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
 import { renderUserlist, userlistEntries } from '../render/userlist.js';
 import { buildPlan, type Instance, type PlanOptions } from '../plan/build-plan.js';
@@ -56,11 +56,15 @@ function backupStamp(now: Date): string {
  */
 export function desiredUserlist(config: ResolvedConfig, existing: Uint8Array | string | undefined, serverSecret?: string): Buffer {
   const bytes = typeof existing === 'string' ? Buffer.from(existing, 'utf8') : existing;
-  let entries = userlistEntries(config, bytes);
+  // Parsed once (a userlist may hold hundreds of thousands of users): read for the secrets, then edited.
+  const parsed = bytes === undefined ? undefined : parseUserlistBytes(bytes);
+  let entries = userlistEntries(config, parsed);
   // PostgreSQL's verifier belongs to DBUSER only (in auth_query mode the entry is the auth_user's).
   if (serverSecret) entries = entries.map((e) => (e.user === config.profile.database.user ? { ...e, secret: serverSecret } : e));
-  if (bytes === undefined || /^[ \t\v\f\r\n]*$/.test(Buffer.from(bytes).toString('latin1'))) return Buffer.from(renderUserlist(config, entries), 'utf8');
-  return entries.reduce<Buffer>((b, e) => upsertUserlistBytes(b, e.user, e.secret), Buffer.from(bytes));
+  if (parsed === undefined || parsed.lines.every((l) => typeof l !== 'string' && l.kind === 'blank')) return Buffer.from(renderUserlist(config, entries), 'utf8');
+  let out: Buffer | undefined;
+  for (const e of entries) out = upsertUserlistBytes(out ?? parsed, e.user, e.secret);
+  return out ?? Buffer.from(bytes!);
 }
 
 async function askMissing(config: ResolvedConfig, ctx: Context): Promise<Layer> {

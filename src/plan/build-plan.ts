@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { posix } from 'node:path';
 import { connectHostFor, settingList } from '../settings/listen.js';
 import { parse as parseIni } from 'ini';
@@ -168,7 +169,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   const ulAction = fileAction(current, ulBytes, 0o600, serviceUser.uid, serviceUser.gid);
   fileSteps.push({
     kind: 'file', path: userlistPath, mode: 0o600, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
-    action: ulAction, content: ulText, ...(Buffer.from(ulText, 'utf8').equals(ulBytes) ? {} : { bytes: ulBytes }),
+    action: ulAction, content: ulText, ...(isUtf8(ulBytes) ? {} : { bytes: ulBytes }),
     diff: ulAction === 'create' || ulAction === 'update' ? unifiedDiff(userlistPath, current?.content, ulText, true) : '',
     secret: true, notify: 'reload', why: 'user secrets (auth_file)',
   });

@@ -1,6 +1,6 @@
 import { md5Secret } from '../auth/md5.js';
 import { scramSecret, verifyScramPassword } from '../auth/scram.js';
-import { formatUserlistEntry, parseUserlist, userlistEntriesOfBytes } from '../auth/userlist.js';
+import { formatUserlistEntry, parseUserlist, userlistEntriesOfBytes, type ByteUserlist } from '../auth/userlist.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { renderTemplate } from './templates.js';
 
@@ -19,7 +19,7 @@ export function secretFor(user: string, password: string, method: 'scram-sha-256
   return scramSecret(password, { iterations });
 }
 
-export function userlistEntries(config: ResolvedConfig, existingText?: string | Uint8Array): UserlistEntry[] {
+export function userlistEntries(config: ResolvedConfig, existingText?: string | Uint8Array | ByteUserlist): UserlistEntry[] {
   const existing = new Map<string, string>();
   if (typeof existingText === 'string') {
     for (const e of parseUserlist(existingText).entries) existing.set(e.user, e.secret);
