@@ -60,7 +60,7 @@ export interface HostFacts {
 
 /** Largest pgbouncer.ini or unit file read (a real one is a few KiB). */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
-/** Largest userlist.txt read: about 300,000 SCRAM entries. */
+/** Largest userlist.txt read: about 450,000 SCRAM entries (pgbouncer re-reads it on every reload). */
 export const MAX_USERLIST_BYTES = 64 * 1024 * 1024;
 
 /**
