@@ -105,7 +105,12 @@ async function loadRestores(system: System, backup: Backup, underRoot: boolean):
     const file = managed.get(f.path);
     if (!file) throw refuse(`names ${JSON.stringify(f.path)}, which is not a file pgb-setup manages`);
     if (restores.some((r) => r.file.path === f.path)) throw refuse(`names ${f.path} twice`);
-    const now = await system.readManaged(f.path, MAX_BACKUP_FILE_BYTES);
+    let now;
+    try {
+      now = await system.readManaged(f.path, MAX_BACKUP_FILE_BYTES);
+    } catch (e) {
+      throw refuse(`cannot be restored over what is there now: ${(e as Error).message}`);
+    }
     restores.push({ file, bytes: copies.get(f.path), now: now ? { bytes: now.bytes, mode: now.stat.mode, uid: now.stat.uid, gid: now.stat.gid } : undefined });
   }
   return restores;

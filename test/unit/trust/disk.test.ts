@@ -388,6 +388,21 @@ describe('#17.13 rollback is all or nothing', () => {
     expect((await rollback(r, ['--list'])).stdout).toMatch(new RegExp(`${stamp}\\s+available`));
   });
 
+  it('a managed file that is now a symlink out of the root: nothing restored, nothing written through it', async () => {
+    const r = root();
+    expect((await apply(r)).code).toBe(0);
+    expect((await apply(r, { ...ENV, DBPASS: 'second-Pass-14' })).code).toBe(0);
+    const out = outside();
+    writeFileSync(join(out, 'victim'), 'victim content\n');
+    rmSync(join(r, USERLIST));
+    symlinkSync(join(out, 'victim'), join(r, USERLIST));
+    const res = await rollback(r);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/cannot be restored over what is there now: .*is a symbolic link.*; nothing restored/);
+    expect(readFileSync(join(out, 'victim'), 'utf8')).toBe('victim content\n');
+    oneLine(res.stderr);
+  });
+
   it('a backed-up copy whose bytes changed since the backup (checksum) restores nothing', async () => {
     const r = root();
     expect((await apply(r)).code).toBe(0);
