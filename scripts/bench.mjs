@@ -87,8 +87,40 @@ if (!liveNoop) console.log('  (live re-run not timed: needs root and a host that
 // A throwaway PostgreSQL 15 cluster (initdb as postgres into a temp dir, loopback port) and the
 // built pgbouncer >= 1.19 from the test cache; `pgb-setup bench --processes 2` starts and stops its
 // own throwaway pgbouncers. Everything started here is stopped by PID; the temp dir is removed.
+await userlistSection();
 if (process.env.BENCH_SKIP_PROCESSES) console.log('\n(select-only throughput section skipped: BENCH_SKIP_PROCESSES is set)');
 else await processesSection();
+
+// ---- A large userlist.txt (--root): apply rewrites it as bytes, linear in its size (#17.15) ----
+async function userlistSection() {
+  const { appendFileSync, statSync } = await import('node:fs');
+  console.log('apply (--root) with a large userlist.txt: another user\'s line kept byte for byte; median of 3 (each run changes the app user\'s secret)');
+  const line = (i) => `"user${String(i).padStart(7, '0')}" "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB="\n`;
+  for (const entries of [50_000, 300_000]) {
+    const r = mkdtempSync(join(tmpdir(), 'pgb-bench-userlist-'));
+    try {
+      mkdirSync(join(r, 'etc'));
+      copyFileSync('/etc/os-release', join(r, 'etc/os-release'));
+      const flags = ['--root', r, '--yes', '--skip-install', '--skip-service', '--skip-firewall'];
+      const firstRun = spawnSync(process.execPath, [bin, 'development', ...flags], { env, encoding: 'utf8' });
+      if (firstRun.status !== 0) throw new Error(`preparing the userlist bench failed: ${firstRun.stderr}`);
+      const chunk = [];
+      for (let i = 0; i < entries; i++) chunk.push(line(i));
+      appendFileSync(join(r, 'etc/pgbouncer/userlist.txt'), chunk.join(''));
+      const bytes = statSync(join(r, 'etc/pgbouncer/userlist.txt')).size;
+      const samples = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = process.hrtime.bigint();
+        const run = spawnSync(process.execPath, [bin, 'development', ...flags], { env: { ...env, DBPASS: `bench-userlist-${i}` }, stdio: ['ignore', 'ignore', 'pipe'] });
+        if (run.status !== 0) throw new Error(`apply with a large userlist exited ${run.status}: ${run.stderr}`);
+        samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      console.log(`  ${`${entries.toLocaleString('en-US')} entries (${(bytes / 1024 / 1024).toFixed(1)} MiB)`.padEnd(40)} ${median(samples).toFixed(0).padStart(7)} ms`);
+    } finally {
+      rmSync(r, { recursive: true, force: true });
+    }
+  }
+}
 
 async function processesSection() {
   const { spawn } = await import('node:child_process');

@@ -5,7 +5,7 @@ import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.j
 import type { System } from '../system/system.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate } from './candidate-check.js';
-import type { BackupManifest } from './backups.js';
+import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
 import { tryLogin, waitForListen } from './net.js';
 import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from './pgbouncer-process.js';
 
@@ -35,7 +35,7 @@ export interface ApplyDeps {
 
 interface Undo {
   path: string;
-  previous: { content: string; mode: number; uid: number; gid: number } | undefined;
+  previous: { bytes: Buffer; mode: number; uid: number; gid: number } | undefined;
 }
 
 function describe(step: Step): string {
@@ -67,6 +67,8 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
   const { system, facts } = deps;
   const results: StepResult[] = [];
   const undo: Undo[] = [];
+  /** This run's backup folder and the files in it, removed again when the run fails and is undone. */
+  let backup: { dir: string; names: string[] } | undefined;
   let service: { step: ServiceStep; done: boolean } | undefined;
   const record = (step: Step, status: StepStatus, detail?: string) => {
     results.push({ kind: step.kind, target: describe(step), status, ...(detail ? { detail } : {}) });
@@ -99,17 +101,24 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
         }
         case 'backup': {
           await system.mkdir(step.dir, { mode: 0o700 });
-          const manifest: BackupManifest = { version: 1, files: [] };
+          backup = { dir: step.dir, names: [] };
+          const manifest: BackupManifest = { version: 2, files: [] };
+          const used = new Set<string>();
           for (const path of step.files) {
-            const content = await system.readFile(path);
-            const st = await system.stat(path);
-            if (content === undefined || !st) continue;
-            const name = posix.basename(path);
+            // Byte copies, read without following a link (the plan already refused one).
+            const got = await system.readManaged(path, MAX_BACKUP_FILE_BYTES);
+            if (!got) continue;
+            let name = posix.basename(path);
+            for (let n = 2; used.has(name); n++) name = `${n}-${posix.basename(path)}`;
+            used.add(name);
             // Backups are only ever readable by root (their folder is 0700) and never wider than the original.
-            await system.writeFile(posix.join(step.dir, name), content, { mode: st.mode & 0o600, uid: 0, gid: 0 });
-            manifest.files.push({ name, path, mode: st.mode, uid: st.uid, gid: st.gid });
+            await system.writeFile(posix.join(step.dir, name), got.bytes, { mode: got.stat.mode & 0o600, uid: 0, gid: 0 });
+            backup.names.push(name);
+            manifest.files.push({ name, path, sha256: sha256(got.bytes), size: got.bytes.length });
           }
+          for (const path of step.created ?? []) manifest.files.push({ path, created: true } as ManifestFile);
           await system.writeFile(posix.join(step.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+          backup.names.push('manifest.json');
           record(step, 'changed', step.files.map((f) => posix.basename(f)).join(', '));
           break;
         }
@@ -119,7 +128,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
             system,
             binary: facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary,
             ini: ini.content,
-            userlist: userlist.content,
+            userlist: userlist.bytes ?? userlist.content,
             user: facts.serviceUser.user,
             uid: facts.serviceUser.uid,
             gid: facts.serviceUser.gid,
@@ -130,12 +139,12 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
         }
         case 'file': {
           if (step.action === 'unchanged') { record(step, 'unchanged'); break; }
-          const previous = await system.readFile(step.path);
-          const st = await system.stat(step.path);
+          // A permissions fix is not undone on failure: the narrower mode and right owner are kept.
+          const previous = step.action === 'fix-permissions' ? undefined : await system.readManaged(step.path, MAX_BACKUP_FILE_BYTES);
           if (step.action === 'fix-permissions') await system.setPermissions(step.path, step.mode, step.uid, step.gid);
-          else await system.writeFile(step.path, step.content, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
+          else await system.writeFile(step.path, step.bytes ?? step.content, { mode: step.mode, ...(step.uid !== undefined ? { uid: step.uid } : {}), ...(step.gid !== undefined ? { gid: step.gid } : {}) });
           // Recorded once the write happened: a failed atomic write changed nothing to undo.
-          undo.push({ path: step.path, previous: previous !== undefined && st ? { content: previous, mode: st.mode, uid: st.uid, gid: st.gid } : undefined });
+          if (step.action !== 'fix-permissions') undo.push({ path: step.path, previous: previous ? { bytes: previous.bytes, mode: previous.stat.mode, uid: previous.stat.uid, gid: previous.stat.gid } : undefined });
           record(step, 'changed', step.action);
           break;
         }
@@ -166,7 +175,8 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
       }
     } catch (e) {
       record(step, 'failed', (e as Error).message);
-      if (undo.length > 0) await rollBack(undo, service, deps);
+      const restored = undo.length > 0 ? await rollBack(undo, service, deps) : true;
+      if (backup) await dropBackup(system, backup, restored, deps);
       throw e;
     }
   }
@@ -206,15 +216,38 @@ async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | un
   }
 }
 
-/** Puts the previous files back and brings the service back on them. */
-async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolean } | undefined, deps: ApplyDeps): Promise<void> {
-  const { system, facts } = deps;
-  for (const u of [...undo].reverse()) {
-    if (u.previous) await system.writeFile(u.path, u.previous.content, { mode: u.previous.mode, uid: u.previous.uid, gid: u.previous.gid });
-    else await system.remove(u.path);
+/**
+ * A failed run whose files were put back leaves no backup behind: it would hold the very files that
+ * are in place again, and `rollback` would then "restore" them instead of the previous run's.
+ */
+async function dropBackup(system: System, backup: { dir: string; names: string[] }, restored: boolean, deps: ApplyDeps): Promise<void> {
+  if (!restored) {
+    deps.progress(`backup ${backup.dir} kept: not every file could be put back, it holds the files as they were before this run`);
+    return;
   }
-  deps.progress(`↺ restored ${undo.map((u) => u.path).join(', ')}`);
-  if (!service || service.step.action === 'none') return;
+  try {
+    for (const name of backup.names) await system.remove(posix.join(backup.dir, name));
+    await system.remove(backup.dir, { directory: true });
+    deps.progress(`↺ removed this run's backup ${backup.dir} (the files are as they were)`);
+  } catch (e) {
+    deps.progress(`backup ${backup.dir} left in place (${(e as Error).message}); it holds the files as they are now`);
+  }
+}
+
+/** Puts the previous files back and brings the service back on them; false when a file could not be put back. */
+async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolean } | undefined, deps: ApplyDeps): Promise<boolean> {
+  const { system, facts } = deps;
+  const failed: string[] = [];
+  for (const u of [...undo].reverse()) {
+    try {
+      if (u.previous) await system.writeFile(u.path, u.previous.bytes, { mode: u.previous.mode, uid: u.previous.uid, gid: u.previous.gid });
+      else await system.remove(u.path);
+    } catch (e) {
+      failed.push(`${u.path} (${(e as Error).message})`);
+    }
+  }
+  deps.progress(failed.length === 0 ? `↺ restored ${undo.map((u) => u.path).join(', ')}` : `✗ could not restore ${failed.join(', ')}`);
+  if (!service || service.step.action === 'none') return failed.length === 0;
   try {
     if (service.step.manager === 'systemd') {
       await system.exec('systemctl', [facts.running ? 'restart' : 'stop', facts.distro.serviceName]);
@@ -244,4 +277,5 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
   } catch (e) {
     deps.progress(`✗ could not bring pgbouncer back: ${(e as Error).message}`);
   }
+  return failed.length === 0;
 }

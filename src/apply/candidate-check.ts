@@ -30,7 +30,7 @@ export interface CandidateInput {
   system: System;
   binary: string;
   ini: string;
-  userlist: string;
+  userlist: string | Uint8Array;
   user: string;
   uid: number;
   gid: number;

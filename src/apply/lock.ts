@@ -20,8 +20,8 @@ import { RuntimeError } from '../errors.js';
  *   Node.js process or names pgb-setup; any other live process cannot be a pgb-setup run, so the
  *   lock is taken over and the note says what that process is (refusing would block every apply
  *   on a reused PID until someone removes the file by hand).
- * - Anything but a regular file where the lock belongs (a symlink, dangling or not, a FIFO) is
- *   removed, never followed or opened; a folder is refused with the reason.
+ * - A symlink where the lock belongs (dangling or not) is removed, never followed; a folder, FIFO,
+ *   socket or device is refused with the reason, never opened (a FIFO would hang the read).
  */
 export async function acquireLock(path: string, note: (line: string) => void = () => {}): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -33,12 +33,15 @@ export async function acquireLock(path: string, note: (line: string) => void = (
     }
     const holder = await holderOf(path);
     if (holder === 'gone') continue;
-    if (holder === 'directory') throw new RuntimeError(`could not take the lock ${path}: it is a folder, not a file; remove it (rmdir ${path}) if no pgb-setup is running`);
+    if (holder === 'directory' || holder === 'FIFO' || holder === 'socket' || holder === 'device') {
+      const [what, remove] = holder === 'directory' ? ['a folder', 'rmdir'] : [`a ${holder}`, 'rm'];
+      throw new RuntimeError(`could not take the lock ${path}: it is ${what}, not a file; remove it (${remove} ${path}) if no pgb-setup is running`);
+    }
     const verdict = typeof holder === 'object' ? judge(holder) : undefined;
     if (verdict?.held) {
       throw new RuntimeError(`another pgb-setup (PID ${verdict.pid}) is applying to this host${verdict.what ? ` (${verdict.what})` : ''}; wait for it to finish (lock ${path})`);
     }
-    // Stale: its holder is dead or not pgb-setup, it holds no PID, or it is not a regular file.
+    // Stale: its holder is dead or not pgb-setup, it holds no PID, or it is a symlink.
     const guard = `${path}.takeover`;
     if (await createHolding(guard)) {
       try {

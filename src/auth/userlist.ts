@@ -93,15 +93,43 @@ function joinLines(lines: readonly string[], trailingNewline: boolean): string {
   return lines.join('\n') + (trailingNewline ? '\n' : '');
 }
 
-function describeStart(ch: string): string {
+/**
+ * How a line is read: as text (a JS string), or as bytes (a "binary" string, one char per byte, so
+ * any byte sequence survives untouched; fields are then decoded as strict UTF-8 when they can be).
+ */
+interface LineMode {
+  length: (s: string) => number;
+  /** The field as text; undefined when its bytes are not UTF-8 (such a user never matches a name we write). */
+  decode: (s: string) => string | undefined;
+  binary: boolean;
+}
+
+const TEXT_MODE: LineMode = { length: byteLength, decode: (s) => s, binary: false };
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const BYTE_MODE: LineMode = {
+  length: (s) => s.length,
+  decode: (s) => {
+    // Pure ASCII is the common case and decodes to itself.
+    if (!/[^\x00-\x7f]/.test(s)) return s;
+    try {
+      return utf8.decode(Buffer.from(s, 'latin1'));
+    } catch {
+      return undefined;
+    }
+  },
+  binary: true,
+};
+
+function describeStart(ch: string, binary = false): string {
   const code = ch.codePointAt(0)!;
   if (code === 0xfeff) return 'a byte-order mark (U+FEFF)';
+  if (binary && code >= 0x80) return `byte 0x${code.toString(16)}`;
   if (code < 0x20 || code === 0x7f) return `control character 0x${code.toString(16).padStart(2, '0')}`;
   return `'${ch}'`;
 }
 
 /** Parses one line; returns the parsed line or a problem description ("<problem>; <fix>"). */
-function parseLine(raw: string, line: number): UserlistLine | string {
+function parseLine(raw: string, line: number, mode: LineMode = TEXT_MODE): (UserlistLine & { userText?: string | undefined; secretText?: string | undefined }) | string {
   if (raw.includes('\0')) {
     return 'contains a NUL byte, where pgbouncer stops reading the file; remove it';
   }
@@ -110,7 +138,8 @@ function parseLine(raw: string, line: number): UserlistLine | string {
   const first = raw[start]!;
   if (first === ';') return { kind: 'comment', line, raw };
   if (first !== '"') {
-    const what = describeStart(String.fromCodePoint(raw.codePointAt(start)!));
+    const bom = mode.binary && raw.startsWith('\xef\xbb\xbf', start);
+    const what = bom ? 'a byte-order mark (U+FEFF)' : describeStart(String.fromCodePoint(raw.codePointAt(start)!), mode.binary);
     const fix = first === '#'
       ? "pgbouncer only accepts comments starting with ';'; change '#' to ';'"
       : 'each line must be "user" "secret", a comment starting with \';\', or blank';
@@ -120,8 +149,8 @@ function parseLine(raw: string, line: number): UserlistLine | string {
   const userEnd = findQuote(raw, userStart, true);
   if (userEnd < 0) return 'the quoted user name is not closed; end it with " (write a " inside it as "")';
   const userRaw = raw.slice(userStart, userEnd);
-  if (byteLength(userRaw) > USERLIST_MAX_USERNAME_BYTES) {
-    return `user name is ${byteLength(userRaw)} bytes as written, pgbouncer allows at most ${USERLIST_MAX_USERNAME_BYTES}; shorten it`;
+  if (mode.length(userRaw) > USERLIST_MAX_USERNAME_BYTES) {
+    return `user name is ${mode.length(userRaw)} bytes as written, pgbouncer allows at most ${USERLIST_MAX_USERNAME_BYTES}; shorten it`;
   }
   const secretOpen = findQuote(raw, userEnd + 1, false);
   if (secretOpen < 0) return 'has no quoted secret after the user name; write "user" "secret" on one line';
@@ -129,16 +158,12 @@ function parseLine(raw: string, line: number): UserlistLine | string {
   const secretEnd = findQuote(raw, secretStart, true);
   if (secretEnd < 0) return 'the quoted secret is not closed; end it with " (write a " inside it as "")';
   const secretRaw = raw.slice(secretStart, secretEnd);
-  if (byteLength(secretRaw) > USERLIST_MAX_SECRET_BYTES) {
-    return `secret is ${byteLength(secretRaw)} bytes as written, pgbouncer allows at most ${USERLIST_MAX_SECRET_BYTES}; use a shorter password or a SCRAM verifier`;
+  if (mode.length(secretRaw) > USERLIST_MAX_SECRET_BYTES) {
+    return `secret is ${mode.length(secretRaw)} bytes as written, pgbouncer allows at most ${USERLIST_MAX_SECRET_BYTES}; use a shorter password or a SCRAM verifier`;
   }
-  return {
-    kind: 'entry',
-    line,
-    raw,
-    user: userRaw.replaceAll('""', '"'),
-    secret: secretRaw.replaceAll('""', '"'),
-  };
+  const user = userRaw.replaceAll('""', '"');
+  const secret = secretRaw.replaceAll('""', '"');
+  return { kind: 'entry', line, raw, user, secret, userText: mode.decode(user), secretText: mode.decode(secret) };
 }
 
 /**
@@ -159,6 +184,64 @@ export function parseUserlist(text: string, options: ParseUserlistOptions = {}):
     if (parsed.kind === 'entry') entries.push({ user: parsed.user, secret: parsed.secret, line: parsed.line });
   });
   return { lines, entries, trailingNewline };
+}
+
+function parseLines(text: string, name: string, mode: LineMode): { lines: ReturnType<typeof parseLine>[]; trailingNewline: boolean } {
+  const { lines: rawLines, trailingNewline } = splitLines(text);
+  const lines = rawLines.map((raw, index) => {
+    const parsed = parseLine(raw, index + 1, mode);
+    if (typeof parsed === 'string') throw new InputError(`${name} line ${index + 1} ${parsed}`, name);
+    return parsed;
+  });
+  return { lines, trailingNewline };
+}
+
+/** An auth_file parsed as bytes (one char per byte), once, for reading its entries and editing it. */
+export interface ByteUserlist {
+  lines: ReturnType<typeof parseLine>[];
+  trailingNewline: boolean;
+}
+
+/** Parses auth_file bytes; a line pgbouncer would choke on is an InputError naming it. */
+export function parseUserlistBytes(bytes: Uint8Array, options: ParseUserlistOptions = {}): ByteUserlist {
+  return parseLines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1'), options.name ?? 'userlist.txt', BYTE_MODE);
+}
+
+/**
+ * The users of an auth_file given as bytes, as text; an entry whose user name or secret is not
+ * UTF-8 is listed with `user` undefined (it is nobody pgb-setup writes). Malformed lines: InputError.
+ */
+export function userlistEntriesOfBytes(bytes: Uint8Array | ByteUserlist, options: ParseUserlistOptions = {}): { user: string | undefined; secret: string | undefined; line: number }[] {
+  const { lines } = bytes instanceof Uint8Array ? parseUserlistBytes(bytes, options) : bytes;
+  return lines.flatMap((l) => (typeof l !== 'string' && l.kind === 'entry' ? [{ user: l.userText, secret: l.secretText, line: l.line }] : []));
+}
+
+/**
+ * upsertUserlistEntry on bytes: every line that is not `user`'s stays byte for byte, whatever its
+ * encoding (a Latin-1 name, stray bytes in a comment); the new entry is written as UTF-8.
+ * Linear in the size of the file.
+ */
+export function upsertUserlistBytes(bytes: Uint8Array | ByteUserlist, user: string, secret: string, options: ParseUserlistOptions = {}): Buffer {
+  const entryLine = Buffer.from(formatUserlistEntry(user, secret), 'utf8').toString('latin1');
+  const { lines, trailingNewline } = bytes instanceof Uint8Array ? parseUserlistBytes(bytes, options) : bytes;
+  const out: string[] = [];
+  let replaced = false;
+  for (const line of lines) {
+    if (typeof line === 'string') continue;
+    if (line.kind === 'entry' && line.userText === user) {
+      if (replaced) continue;
+      replaced = true;
+      out.push(line.raw.endsWith('\r') ? entryLine + '\r' : entryLine);
+    } else {
+      out.push(line.raw);
+    }
+  }
+  if (!replaced) {
+    const first = lines[0];
+    const crlf = first !== undefined && typeof first !== 'string' && first.raw.endsWith('\r');
+    out.push(crlf ? entryLine + '\r' : entryLine);
+  }
+  return Buffer.from(joinLines(out, lines.length === 0 ? true : trailingNewline), 'latin1');
 }
 
 /** The secret pgbouncer would use for `user` (the last entry wins), or undefined. */

@@ -7,7 +7,7 @@ import { isCidr } from '../profile/schema.js';
 import type { Layer } from '../profile/layers.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { Secret } from '../profile/secret.js';
-import { parseUserlist, upsertUserlistEntry } from '../auth/userlist.js';
+import { parseUserlistBytes, upsertUserlistBytes } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
 import { renderUserlist, userlistEntries } from '../render/userlist.js';
 import { buildPlan, type Instance, type PlanOptions } from '../plan/build-plan.js';
@@ -45,17 +45,26 @@ interface Prepared {
   password: string | undefined;
 }
 
+/** e.g. 2026-11-28T13-50-00-123Z: milliseconds, so two runs in one second never share a backup folder. */
 function backupStamp(now: Date): string {
-  return now.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  return now.toISOString().replaceAll(':', '-').replace('.', '-');
 }
 
-/** userlist.txt as it should be: the app user's entry upserted, every other line kept as it is. */
-export function desiredUserlist(config: ResolvedConfig, existing: string | undefined, serverSecret?: string): string {
-  let entries = userlistEntries(config, existing);
+/**
+ * userlist.txt as it should be, as bytes: the app user's entry upserted, every other line kept byte
+ * for byte (whatever its encoding: lines pgb-setup does not own are not decoded and re-encoded).
+ */
+export function desiredUserlist(config: ResolvedConfig, existing: Uint8Array | string | undefined, serverSecret?: string): Buffer {
+  const bytes = typeof existing === 'string' ? Buffer.from(existing, 'utf8') : existing;
+  // Parsed once (a userlist may hold hundreds of thousands of users): read for the secrets, then edited.
+  const parsed = bytes === undefined ? undefined : parseUserlistBytes(bytes);
+  let entries = userlistEntries(config, parsed);
   // PostgreSQL's verifier belongs to DBUSER only (in auth_query mode the entry is the auth_user's).
   if (serverSecret) entries = entries.map((e) => (e.user === config.profile.database.user ? { ...e, secret: serverSecret } : e));
-  if (existing === undefined || parseUserlist(existing).lines.every((l) => l.kind === 'blank')) return renderUserlist(config, entries);
-  return entries.reduce((text, e) => upsertUserlistEntry(text, e.user, e.secret), existing);
+  if (parsed === undefined || parsed.lines.every((l) => typeof l !== 'string' && l.kind === 'blank')) return Buffer.from(renderUserlist(config, entries), 'utf8');
+  let out: Buffer | undefined;
+  for (const e of entries) out = upsertUserlistBytes(out ?? parsed, e.user, e.secret);
+  return out ?? Buffer.from(bytes!);
 }
 
 async function askMissing(config: ResolvedConfig, ctx: Context): Promise<Layer> {
@@ -246,7 +255,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
       });
     }
   }
-  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
+  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.bytes ?? facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {
     allowFrom: allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from,
     skipInstall: Boolean(opts.skipInstall),

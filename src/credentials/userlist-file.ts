@@ -1,6 +1,7 @@
 /** Reading and rewriting an existing userlist.txt through the System seam, validated first. */
 import { resolve } from 'node:path';
-import { parseUserlist, upsertUserlistEntry, type Userlist } from '../auth/userlist.js';
+import { parseUserlist, upsertUserlistBytes, userlistEntriesOfBytes, type Userlist } from '../auth/userlist.js';
+import { MAX_USERLIST_BYTES } from '../facts/host-facts.js';
 import type { Context } from '../context.js';
 import { InputError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
@@ -11,6 +12,10 @@ export const USERLIST_MODE = 0o600;
 
 export interface UserlistFile {
   path: string;
+  /**
+   * The file's bytes, one character per byte (latin1), so that rewriting it keeps every line of other
+   * users byte for byte whatever their encoding. `parsed` holds the entries as text.
+   */
   text: string;
   stat: FileStat;
   parsed: Userlist;
@@ -44,18 +49,25 @@ export async function readUserlistFile(system: System, path: string): Promise<Us
     );
   }
   if (!stat.isFile) throw new InputError(`${path} is not a regular file`, path);
-  const text = await system.readFile(path);
-  if (text === undefined) throw new InputError(`${path} could not be read`, path);
-  const parsed = parseUserlist(text, { name: path });
-  return { path, text, stat, parsed };
+  let got;
+  try {
+    got = await system.readManaged(path, MAX_USERLIST_BYTES);
+  } catch (e) {
+    throw new InputError((e as Error).message, path);
+  }
+  if (got === undefined) throw new InputError(`${path} could not be read`, path);
+  // Validated as bytes (limits in bytes as written), entries read as text.
+  userlistEntriesOfBytes(got.bytes, { name: path });
+  const parsed = parseUserlist(got.bytes.toString('utf8'), { name: path });
+  return { path, text: got.bytes.toString('latin1'), stat: got.stat, parsed };
 }
 
-/** The text with `user`'s entry set to `secret` (every other line byte for byte as it was). */
+/** The file (bytes as latin1, like `text`) with `user`'s entry set to `secret`; every other line byte for byte. */
 export function upsertedText(file: UserlistFile, user: string, secret: string): string {
-  return upsertUserlistEntry(file.text, user, secret);
+  return upsertUserlistBytes(Buffer.from(file.text, 'latin1'), user, secret, { name: file.path }).toString('latin1');
 }
 
-/** Atomic replace keeping the file's owner and group, mode 0600. */
+/** Atomic replace keeping the file's owner and group, mode 0600. `text` is bytes as latin1, like UserlistFile.text. */
 export async function writeUserlistText(system: System, file: UserlistFile, text: string): Promise<void> {
-  await system.writeFile(file.path, text, { mode: USERLIST_MODE, uid: file.stat.uid, gid: file.stat.gid });
+  await system.writeFile(file.path, Buffer.from(text, 'latin1'), { mode: USERLIST_MODE, uid: file.stat.uid, gid: file.stat.gid });
 }

@@ -4,11 +4,15 @@
  * authoritative source first:
  *
  *   1. systemd-unit  `systemctl cat pgbouncer` → the last `User=` / `Group=` in [Service]
- *                    (drop-ins are printed after the unit, so later lines win, as in systemd)
- *   2. config-owner  owner of the existing pgbouncer.ini, unless it is root
- *   3. passwd        the distro's default user exists; or, when pgbouncer is already installed,
+ *                    (drop-ins are printed after the unit, so later lines win, as in systemd);
+ *                    when systemd does not answer (not PID 1, or --root), the unit files on disk
+ *   2. passwd        the distro's default user exists; or, when pgbouncer is already installed,
  *                    the other conventional user (postgres ↔ pgbouncer) exists
- *   4. default       the distro default; the package will create it (uid/gid unknown yet)
+ *   3. default       the distro default; the package will create it (uid/gid unknown yet)
+ *
+ * Never the owner of a file: anyone who can write to /etc/pgbouncer could chown pgbouncer.ini to
+ * their own account and so be handed userlist.txt (every secret). A managed file owned by someone
+ * else than the service user is reported in the plan and re-owned.
  *
  * Step 3 does not take the other user before pgbouncer is installed: on a RHEL host running
  * PostgreSQL, `postgres` exists, but the pgbouncer package will run as `pgbouncer`.
@@ -16,7 +20,7 @@
 import type { System } from '../system/system.js';
 import type { DistroSpec } from './types.js';
 
-export type ServiceUserSource = 'systemd-unit' | 'config-owner' | 'passwd' | 'default';
+export type ServiceUserSource = 'systemd-unit' | 'passwd' | 'default';
 
 export interface ServiceUser {
   user: string;
@@ -35,9 +39,9 @@ interface PasswdEntry {
   gid: number;
 }
 
-export async function detectServiceUser(system: System, spec: DistroSpec): Promise<ServiceUser> {
-  // 1. The unit systemd would actually run.
-  const unit = await readUnitUser(system, spec.serviceName);
+export async function detectServiceUser(system: System, spec: DistroSpec, options: { live?: boolean } = {}): Promise<ServiceUser> {
+  // 1. The unit systemd would actually run (under --root: the unit files inside the root).
+  const unit = (options.live !== false ? await readUnitUser(system, spec.serviceName) : undefined) ?? (await readUnitFilesUser(system, spec));
   if (unit?.user !== undefined) {
     const pw = await getentPasswd(system, unit.user);
     const group = unit.group ?? (pw ? await groupName(system, pw.gid) : undefined) ?? unit.user;
@@ -48,24 +52,8 @@ export async function detectServiceUser(system: System, spec: DistroSpec): Promi
       uid: pw?.uid,
       gid,
       source: 'systemd-unit',
-      detail: `User=${unit.user}${unit.group !== undefined ? `, Group=${unit.group}` : ''} in \`systemctl cat ${spec.serviceName}\``,
+      detail: `User=${unit.user}${unit.group !== undefined ? `, Group=${unit.group}` : ''} in ${unit.from}`,
     };
-  }
-
-  // 2. Whoever owns the config the package installed (Debian: postgres:postgres 0640).
-  const st = await system.stat(spec.iniPath);
-  if (st && st.uid !== 0) {
-    const pw = await getentPasswd(system, String(st.uid));
-    if (pw) {
-      return {
-        user: pw.name,
-        group: (await groupName(system, st.gid)) ?? pw.name,
-        uid: pw.uid,
-        gid: st.gid,
-        source: 'config-owner',
-        detail: `owner of ${spec.iniPath}`,
-      };
-    }
   }
 
   // 3. Accounts that exist.
@@ -123,13 +111,29 @@ export function parseUnitUser(text: string): { user?: string; group?: string } {
   return { ...(user !== undefined ? { user } : {}), ...(group !== undefined ? { group } : {}) };
 }
 
-async function readUnitUser(system: System, service: string): Promise<{ user?: string; group?: string } | undefined> {
+type UnitUser = { user?: string; group?: string; from: string };
+
+async function readUnitUser(system: System, service: string): Promise<UnitUser | undefined> {
   if ((await system.which('systemctl')) === undefined) return undefined;
   const r = await system.exec('systemctl', ['cat', service]);
   // System.exec never throws on a non-zero exit.
   // Non-zero when the unit is unknown, or when systemd is not PID 1 (containers).
   if (r.exitCode !== 0) return undefined;
-  return parseUnitUser(r.stdout);
+  const u = parseUnitUser(r.stdout);
+  return u.user !== undefined ? { ...u, from: `\`systemctl cat ${service}\`` } : undefined;
+}
+
+/** User= from the packaged unit and an admin's full override in /etc/systemd/system, read as files. */
+async function readUnitFilesUser(system: System, spec: DistroSpec): Promise<UnitUser | undefined> {
+  const paths = [spec.systemdUnitPath, `/etc/systemd/system/${spec.serviceName}.service`];
+  let found: UnitUser | undefined;
+  for (const path of paths) {
+    const text = await system.readFile(path).catch(() => undefined);
+    if (text === undefined) continue;
+    const u = parseUnitUser(text);
+    if (u.user !== undefined) found = { ...u, from: path };
+  }
+  return found;
 }
 
 async function getentPasswd(system: System, key: string): Promise<PasswdEntry | undefined> {

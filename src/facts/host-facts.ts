@@ -5,10 +5,13 @@ import { parsePgbouncerVersion } from './pgbouncer-version.js';
 import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
 import { readUfwRules, type UfwRule } from '../firewall/ufw.js';
 import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
+import { notRegularFile } from '../system/safe-read.js';
 
 export interface FileFact {
   path: string;
+  /** The file read as UTF-8 (for comparing and showing); `bytes` is what is on disk. */
   content: string;
+  bytes?: Buffer;
   mode: number;
   uid: number;
   gid: number;
@@ -55,15 +58,26 @@ export interface HostFacts {
   candidateVersion: string | undefined;
 }
 
-async function readFileFact(system: System, path: string): Promise<FileFact | undefined> {
-  const [content, st] = await Promise.all([system.readFile(path), system.stat(path)]);
-  if (content === undefined || !st) return undefined;
-  return { path, content, mode: st.mode, uid: st.uid, gid: st.gid };
+/** Largest pgbouncer.ini or unit file read (a real one is a few KiB). */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** Largest userlist.txt read: about 450,000 SCRAM entries (pgbouncer re-reads it on every reload). */
+export const MAX_USERLIST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A managed file as it is on disk: bytes, and owner and mode of exactly what was read. A symbolic
+ * link, FIFO, device or directory there is refused before anything is read (so no diff or backup
+ * can show another file's content), and so is a file over `maxBytes`.
+ */
+export async function readFileFact(system: System, path: string, maxBytes = MAX_CONFIG_BYTES): Promise<FileFact | undefined> {
+  const got = await system.readManaged(path, maxBytes);
+  if (!got) return undefined;
+  return { path, content: got.bytes.toString('utf8'), bytes: got.bytes, mode: got.stat.mode, uid: got.stat.uid, gid: got.stat.gid };
 }
 
-/** Owner and mode only (a log can be large; its content is not ours to compare). */
+/** Owner and mode only (a log can be large; its content is not ours to compare). Not followed if a link. */
 async function statFact(system: System, path: string): Promise<FileFact | undefined> {
-  const st = await system.stat(path);
+  const st = await system.lstat(path);
+  if (st?.kind !== undefined && st.kind !== 'file') throw notRegularFile(path, st.kind);
   return st ? { path, content: '', mode: st.mode, uid: st.uid, gid: st.gid } : undefined;
 }
 
@@ -128,11 +142,11 @@ export async function detectFacts(system: System, options: { root?: string; isRo
   const distro = resolveDistro(os);
   const [pgbouncer, serviceUser, systemd, firewall, ini, userlist, nofile] = await Promise.all([
     detectPgbouncer(system, distro, live, options.root),
-    detectServiceUser(system, distro),
+    detectServiceUser(system, distro, { live }),
     live ? system.exists('/run/systemd/system') : Promise.resolve(false),
     detectFirewall(system, live),
     readFileFact(system, distro.iniPath),
-    readFileFact(system, distro.userlistPath),
+    readFileFact(system, distro.userlistPath, MAX_USERLIST_BYTES),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
@@ -187,7 +201,7 @@ export async function addConfigPathFacts(
     read(paths.logfiles, (p) => statFact(system, p)),
     facts.systemd ? read(paths.unitPaths, (p) => readFileFact(system, p)) : Promise.resolve(new Map<string, FileFact>()),
     facts.live ? read(paths.pidfiles, async (p) => (await findRunning(system, p))?.pid) : Promise.resolve(new Map<string, number>()),
-    paths.authFile && paths.authFile !== facts.userlist?.path ? readFileFact(system, paths.authFile) : Promise.resolve(facts.userlist),
+    paths.authFile && paths.authFile !== facts.userlist?.path ? readFileFact(system, paths.authFile, MAX_USERLIST_BYTES) : Promise.resolve(facts.userlist),
   ]);
   facts.existingDirs = new Set(dirStats.filter(([, st]) => st?.isDirectory).map(([d]) => d));
   for (const [k, v] of iniFiles) facts.iniFiles.set(k, v);

@@ -19,6 +19,7 @@ import { InputError, PgbSetupError } from '../errors.js';
 import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
 import { readOsRelease } from '../facts/os-release.js';
+import { MAX_CONFIG_BYTES, MAX_USERLIST_BYTES } from '../facts/host-facts.js';
 import { findUserlistSecret, parseUserlist } from '../auth/userlist.js';
 import { isValidScramSecret, verifyScramPassword } from '../auth/scram.js';
 import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
@@ -500,7 +501,7 @@ async function groupChecks(env: Env, n: number, peers: boolean, serviceUser: Ser
   const files: Check[] = [];
   const parsed = new Map<number, IniFile | undefined>();
   for (const { menv, member, name } of members) {
-    const ini = await checkIni(menv, await menv.system.readFile(menv.paths.ini));
+    const ini = await checkIni(menv, await readManagedText(menv.system, menv.paths.ini));
     parsed.set(member.id, ini.parsed);
     files.push(...ini.checks.map((c) => tag(c, member, name)));
     files.push(tag(await checkOwnerMode(menv, 'ini-mode', 'pgbouncer.ini owner and mode', menv.paths.ini, 0o640, serviceUser), member, name));
@@ -622,7 +623,7 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
       detail: '--service-user',
     };
   } else if (spec) {
-    serviceUser = await detectServiceUser(system, spec);
+    serviceUser = await detectServiceUser(system, spec, { live });
   }
 
   const checks: Check[] = [];
@@ -630,17 +631,17 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
   if (n > 1) {
     const group = await groupChecks(env, n, opts.peers !== false, serviceUser);
     checks.push(...group.files);
-    checks.push(checkUserlist(env, paths.userlist ? await system.readFile(paths.userlist) : undefined));
+    checks.push(checkUserlist(env, paths.userlist ? await readManagedText(system, paths.userlist, MAX_USERLIST_BYTES) : undefined));
     checks.push(await checkOwnerMode(env, 'userlist-mode', 'userlist.txt owner and mode', paths.userlist, 0o600, serviceUser));
     checks.push(...group.live);
     if (!live) checks.push({ id: 'service', title: 'the processes run, listen and answer', status: 'skip', detail: `--root ${opts.root}: live checks skipped` });
     checks.push(...(await checkDjango(env)));
     return { checks, serviceUser, config };
   }
-  const iniText = await system.readFile(paths.ini);
+  const iniText = await readManagedText(system, paths.ini);
   const ini = await checkIni(env, iniText);
   checks.push(...ini.checks);
-  checks.push(checkUserlist(env, paths.userlist ? await system.readFile(paths.userlist) : undefined));
+  checks.push(checkUserlist(env, paths.userlist ? await readManagedText(system, paths.userlist, MAX_USERLIST_BYTES) : undefined));
   checks.push(await checkOwnerMode(env, 'ini-mode', 'pgbouncer.ini owner and mode', paths.ini, 0o640, serviceUser));
   checks.push(await checkOwnerMode(env, 'userlist-mode', 'userlist.txt owner and mode', paths.userlist, 0o600, serviceUser));
   if (live) {
@@ -655,6 +656,11 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
   }
   checks.push(...(await checkDjango(env)));
   return { checks, serviceUser, config };
+}
+
+/** A managed file's text; a link, FIFO, directory or device there is refused before it is read. */
+async function readManagedText(system: System, path: string, maxBytes = MAX_CONFIG_BYTES): Promise<string | undefined> {
+  return (await system.readManaged(path, maxBytes))?.bytes.toString('utf8');
 }
 
 const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', note: 'NOTE' };

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { posix } from 'node:path';
 import { connectHostFor, settingList } from '../settings/listen.js';
 import { parse as parseIni } from 'ini';
@@ -9,6 +10,8 @@ import { formatSettingValue } from '../settings/values.js';
 import { planUfw } from '../firewall/ufw.js';
 import { planFirewalld } from '../firewall/firewalld.js';
 import { unifiedDiff } from './file-diff.js';
+import { userlistEntriesOfBytes } from '../auth/userlist.js';
+import { DROP_IN_NAME } from '../apply/managed-files.js';
 import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 
 export interface PlanOptions {
@@ -24,7 +27,6 @@ export interface PlanOptions {
 }
 
 export const BACKUP_ROOT = '/var/backups/pgb-setup';
-const DROP_IN_NAME = 'pgb-setup.conf';
 
 /** One pgbouncer process: its ini and the config it was rendered from. A single process has no id. */
 export interface Instance {
@@ -36,12 +38,26 @@ export interface Instance {
 
 export interface DesiredFiles {
   instances: Instance[];
-  userlist: string;
+  /** Bytes: lines of other users are kept exactly, whatever their encoding. */
+  userlist: string | Uint8Array;
 }
 
-function fileAction(current: { content: string; mode: number; uid: number; gid: number } | undefined, content: string, mode: number, uid: number | undefined, gid: number | undefined): FileAction {
+/**
+ * Folders shared by the whole system: pgb-setup never creates, chowns or chmods them, even when a
+ * setting (unix_socket_dir = /tmp) names one. Missing under --root, they are a note, not a step.
+ */
+export const SYSTEM_FOLDERS = new Set(['/', '/etc', '/run', '/var/run', '/tmp', '/var/tmp', '/var', '/var/log', '/var/lib', '/usr', '/opt', '/srv', '/home', '/dev', '/dev/shm']);
+
+function sameBytes(current: { content: string; bytes?: Uint8Array }, content: string | Uint8Array): boolean {
+  if (typeof content === 'string' && current.bytes === undefined) return current.content === content;
+  const a = current.bytes ?? Buffer.from(current.content, 'utf8');
+  const b = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+  return Buffer.compare(a, b) === 0;
+}
+
+function fileAction(current: { content: string; bytes?: Uint8Array; mode: number; uid: number; gid: number } | undefined, content: string | Uint8Array, mode: number, uid: number | undefined, gid: number | undefined): FileAction {
   if (!current) return 'create';
-  if (current.content !== content) return 'update';
+  if (!sameBytes(current, content)) return 'update';
   if (current.mode !== mode || (uid !== undefined && current.uid !== uid) || (gid !== undefined && current.gid !== gid)) return 'fix-permissions';
   return 'unchanged';
 }
@@ -75,6 +91,7 @@ export function connectHost(config: ResolvedConfig): string {
 export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: DesiredFiles, options: PlanOptions): Plan {
   const steps: Step[] = [];
   const notes: string[] = [];
+  const warnings: string[] = [];
   const { distro, serviceUser } = facts;
   const user = serviceUser.user;
   const group = serviceUser.group;
@@ -120,6 +137,10 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     if (socketDir) want(socketDir, 'holds the unix socket', true);
   }
   for (const [path, d] of dirs) {
+    if (SYSTEM_FOLDERS.has(path)) {
+      if (!facts.existingDirs.has(path)) notes.push(`${path} does not exist${facts.root ? ' under --root' : ''}: it is a system folder (it ${[...new Set(d.why)].join(' and ')}), left to the system; pgb-setup does not create or re-own it`);
+      continue;
+    }
     steps.push({
       kind: 'directory', path,
       mode: d.serviceOwned ? 0o2775 : 0o755,
@@ -143,12 +164,22 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   }
   const userlistPath = authFile;
   const current = userlistPath === facts.userlist?.path ? facts.userlist : undefined;
-  const ulAction = fileAction(current, desired.userlist, 0o600, serviceUser.uid, serviceUser.gid);
+  const ulBytes = Buffer.from(desired.userlist);
+  const ulText = typeof desired.userlist === 'string' ? desired.userlist : ulBytes.toString('utf8');
+  const ulAction = fileAction(current, ulBytes, 0o600, serviceUser.uid, serviceUser.gid);
   fileSteps.push({
     kind: 'file', path: userlistPath, mode: 0o600, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
-    action: ulAction, content: desired.userlist, diff: ulAction === 'create' || ulAction === 'update' ? unifiedDiff(userlistPath, current?.content, desired.userlist, true) : '',
+    action: ulAction, content: ulText, ...(isUtf8(ulBytes) ? {} : { bytes: ulBytes }),
+    diff: ulAction === 'create' || ulAction === 'update' ? unifiedDiff(userlistPath, current?.content, ulText, true) : '',
     secret: true, notify: 'reload', why: 'user secrets (auth_file)',
   });
+  const planted = current ? plantedUsers(current, config, serviceUser.gid) : undefined;
+  if (planted) warnings.push(planted);
+  for (const f of [...desired.instances.map((i) => facts.iniFiles.get(i.iniPath)), current]) {
+    if (f && serviceUser.uid !== undefined && f.uid !== serviceUser.uid) {
+      notes.push(`${f.path} is owned by uid ${f.uid}, but pgbouncer runs as ${user} (uid ${serviceUser.uid}, ${serviceUser.detail}): pgb-setup takes the service user from the distribution and the unit, never from a file's owner, and gives the file to ${user}`);
+    }
+  }
   if (facts.userlist && current && current.mode & 0o077 && ulAction !== 'unchanged') {
     notes.push(`${userlistPath} was readable by ${current.mode & 0o007 ? 'every user' : 'its group'} (mode ${current.mode.toString(8).padStart(4, '0')}): set to 0600`);
   }
@@ -174,8 +205,11 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   }
 
   const contentChanges = fileSteps.filter((f) => f.action === 'create' || f.action === 'update');
-  const backups = fileSteps.filter((f) => f.action === 'update' && f.notify === 'reload').map((f) => f.path);
-  if (backups.length > 0) steps.push({ kind: 'backup', dir: posix.join(BACKUP_ROOT, options.backupStamp), files: backups });
+  // Every file whose content the run changes, pgbouncer's config and systemd's alike, so rollback
+  // can put the whole run back (a created one is removed by rollback).
+  const backups = fileSteps.filter((f) => f.action === 'update' && f.notify !== undefined).map((f) => f.path);
+  const created = fileSteps.filter((f) => f.action === 'create' && f.notify !== undefined).map((f) => f.path);
+  if (backups.length > 0) steps.push({ kind: 'backup', dir: posix.join(BACKUP_ROOT, options.backupStamp), files: backups, ...(created.length > 0 ? { created } : {}) });
 
   const configChanges = contentChanges.filter((f) => f.notify === 'reload');
   const db = config.profile.database;
@@ -232,8 +266,31 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     steps,
     changed,
     notes,
-    warnings: [...config.warnings, ...md5SecretsUnderScram(config, desired.userlist)],
+    warnings: [...config.warnings, ...warnings, ...md5SecretsUnderScram(config, ulText)],
   };
+}
+
+/**
+ * A userlist.txt others could write to may hold users an attacker planted (a known password that
+ * pgbouncer accepts). pgb-setup only ever puts the app user (or auth_user) there: every other user
+ * of such a file is listed, loudly.
+ */
+function plantedUsers(current: { path: string; content: string; bytes?: Uint8Array; mode: number; gid: number }, config: ResolvedConfig, serviceGid: number | undefined): string | undefined {
+  const world = (current.mode & 0o002) !== 0;
+  const group = (current.mode & 0o020) !== 0 && current.gid !== serviceGid;
+  if (!world && !group) return undefined;
+  const ours = new Set([config.profile.database.user, settingText(config, 'auth_user')].filter((u): u is string => !!u));
+  let others: string[];
+  try {
+    others = userlistEntriesOfBytes(current.bytes ?? Buffer.from(current.content, 'utf8'), { name: current.path })
+      .filter((e) => e.user === undefined || !ours.has(e.user))
+      .map((e) => (e.user === undefined ? `(line ${e.line}: a name that is not UTF-8)` : JSON.stringify(e.user)));
+  } catch {
+    others = ['(the file could not be read as a userlist)'];
+  }
+  const who = world ? 'every user on this host' : `group ${current.gid}, which is not the service user's group`;
+  const list = others.length > 0 ? `users pgb-setup did not put there: ${[...new Set(others)].join(', ')}; check each and remove the ones you do not know` : 'it holds no user besides the ones pgb-setup writes';
+  return `${current.path} was WRITABLE by ${who} (mode ${current.mode.toString(8).padStart(4, '0')}): anyone could have added a user with a password they know; ${list}`;
 }
 
 /** Users whose md5 secret cannot log in once auth_type is scram-sha-256 (pgbouncer: "user has MD5 secret"). */

@@ -23,8 +23,21 @@ export function maskUserlist(text: string, previous?: string): string {
     .join('\n');
 }
 
+/** Past this many lines on either side, the plan gives line counts instead of a diff (a diff is not linear). */
+export const MAX_DIFF_INPUT_LINES = 20_000;
+
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n + (text.length > 0 && !text.endsWith('\n') ? 1 : 0);
+}
+
 export function unifiedDiff(path: string, before: string | undefined, after: string, secret: boolean): string {
   const old = before ?? '';
+  const [a0, b0] = [lineCount(old), lineCount(after)];
+  if (a0 > MAX_DIFF_INPUT_LINES || b0 > MAX_DIFF_INPUT_LINES) {
+    return `--- ${before === undefined ? '/dev/null' : path}\n+++ ${path}\n(${a0} lines before, ${b0} after: too large to diff here)`;
+  }
   const a = secret ? maskUserlist(old) : old;
   const b = secret ? maskUserlist(after, before) : after;
   const patch = createTwoFilesPatch(before === undefined ? '/dev/null' : path, path, a, b, '', '', { context: 2 });

@@ -1,5 +1,8 @@
 import type { Plan, Step } from './types.js';
 
+/** A plan on a terminal shows this much of a file's diff; a 150,000-line old config is not read by anyone. */
+const MAX_DIFF_LINES = 400;
+
 const MARK: Record<string, string> = { create: '+', update: '~', 'fix-permissions': '~', unchanged: '=' };
 
 function quote(arg: string): string {
@@ -24,13 +27,17 @@ function stepLines(step: Step, verbose: boolean): string[] {
       if (step.action === 'unchanged' && !verbose) return [];
       return [`${step.action === 'create' ? '+' : '='} directory ${step.path} ${mode(step.mode)} ${step.owner}:${step.group} (${step.why})`];
     case 'backup':
-      return [`+ backup ${step.files.join(', ')} -> ${step.dir}/`];
+      return [`+ backup ${step.files.join(', ')} -> ${step.dir}/${step.created?.length ? ` (rollback removes ${step.created.join(', ')})` : ''}`];
     case 'candidate-check':
       return [`? check the new config in a throwaway pgbouncer on a spare port${step.login ? `, and log in as ${step.login.user}` : ''}`];
     case 'file': {
       if (step.action === 'unchanged' && !verbose) return [];
       const head = `${MARK[step.action]} file ${step.path} ${mode(step.mode)} ${step.owner}:${step.group} (${step.action}${step.secret ? ', secrets masked' : ''})`;
-      return step.diff ? [head, ...step.diff.split('\n').map((l) => `    ${l}`)] : [head];
+      if (!step.diff) return [head];
+      const diff = step.diff.split('\n');
+      const shown = diff.slice(0, MAX_DIFF_LINES).map((l) => `    ${l}`);
+      if (diff.length > MAX_DIFF_LINES) shown.push(`    … ${diff.length - MAX_DIFF_LINES} more diff lines not shown (--dry-run --json has the whole diff)`);
+      return [head, ...shown];
     }
     case 'firewall':
       return [
@@ -52,7 +59,8 @@ export function formatPlan(plan: Plan, verbose = false): string {
     `pgb-setup ${plan.environment}: pgbouncer ${plan.pgbouncerVersion} on ${plan.host.distro}${plan.host.root ? ` (root ${plan.host.root})` : ''}`,
     `  service user ${plan.host.serviceUser}, service manager ${plan.host.serviceManager}, firewall ${plan.host.firewall}`,
   ];
-  for (const step of plan.steps) lines.push(...stepLines(step, verbose));
+  // A loop, not push(...spread): a diff of a 150,000-line file would overflow the call stack.
+  for (const step of plan.steps) for (const line of stepLines(step, verbose)) lines.push(line);
   for (const n of plan.notes) lines.push(`note: ${n}`);
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
   const changes = plan.steps.filter((s) => (s.kind === 'file' && s.action !== 'unchanged') || (s.kind === 'directory' && s.action === 'create') || (s.kind === 'package' && s.action === 'install') || (s.kind === 'firewall' && s.commands.length > 0) || (s.kind === 'service' && s.action !== 'none')).length;
@@ -64,6 +72,6 @@ export function formatPlan(plan: Plan, verbose = false): string {
 export function planToJson(plan: Plan): object {
   return {
     ...plan,
-    steps: plan.steps.map((s) => (s.kind === 'file' && s.secret ? { ...s, content: undefined } : s)),
+    steps: plan.steps.map((s) => (s.kind === 'file' ? { ...s, bytes: undefined, ...(s.secret ? { content: undefined } : {}) } : s)),
   };
 }

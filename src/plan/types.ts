@@ -23,7 +23,10 @@ export interface PackageStep {
 export interface BackupStep {
   kind: 'backup';
   dir: string;
+  /** Files the run changes: copied byte for byte. */
   files: string[];
+  /** Files the run creates: recorded, so rollback removes them. */
+  created?: string[];
 }
 
 export interface DirectoryStep {
@@ -49,6 +52,8 @@ export interface FileStep {
   action: FileAction;
   /** The bytes to write. Never printed for secret files. */
   content: string;
+  /** The exact bytes to write, when they are not `content` in UTF-8 (lines of other users kept as they were). */
+  bytes?: Uint8Array;
   /** Unified diff against the file on disk, with secrets masked. */
   diff: string;
   secret: boolean;

@@ -1,6 +1,6 @@
 import { md5Secret } from '../auth/md5.js';
 import { scramSecret, verifyScramPassword } from '../auth/scram.js';
-import { formatUserlistEntry, parseUserlist } from '../auth/userlist.js';
+import { formatUserlistEntry, parseUserlist, userlistEntriesOfBytes, type ByteUserlist } from '../auth/userlist.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { renderTemplate } from './templates.js';
 
@@ -19,10 +19,12 @@ export function secretFor(user: string, password: string, method: 'scram-sha-256
   return scramSecret(password, { iterations });
 }
 
-export function userlistEntries(config: ResolvedConfig, existingText?: string): UserlistEntry[] {
+export function userlistEntries(config: ResolvedConfig, existingText?: string | Uint8Array | ByteUserlist): UserlistEntry[] {
   const existing = new Map<string, string>();
-  if (existingText !== undefined) {
+  if (typeof existingText === 'string') {
     for (const e of parseUserlist(existingText).entries) existing.set(e.user, e.secret);
+  } else if (existingText !== undefined) {
+    for (const e of userlistEntriesOfBytes(existingText)) if (e.user !== undefined && e.secret !== undefined) existing.set(e.user, e.secret);
   }
   const authUser = setting(config, 'auth_user');
   if (typeof authUser === 'string' && authUser) {

@@ -1,8 +1,10 @@
 import { constants } from 'node:fs';
-import { access, chmod, chown, mkdir, readFile, readlink, rm, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { access, lstat, mkdir, open, readlink, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { delimiter, dirname, join, posix, sep } from 'node:path';
+import { RuntimeError } from '../errors.js';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { fileKind, notRegularFile, readRegularFile, toFileStat } from './safe-read.js';
 
 export interface NodeSystemOptions {
   /** Treat this folder as / for every file read or written (image builds, tests). Commands are not mapped. */
@@ -14,7 +16,30 @@ export interface NodeSystemOptions {
 /** The real machine: programs through execa (src/system/run-program.ts), files through fs/promises. */
 export function createNodeSystem(options: NodeSystemOptions = {}): System & { root: string | undefined } {
   const root = options.root;
-  const at = (path: string) => (root ? join(root, path) : path);
+  // A path with ".." cannot climb out of the root: it is resolved against "/" first.
+  const at = (path: string) => (root ? join(root, posix.resolve('/', path)) : path);
+  /**
+   * Under a root, the folder a file is written to (or a managed file read from) must be inside the
+   * root once links are resolved: R/etc/pgbouncer -> /etc/pgbouncer would otherwise reach the host.
+   */
+  const inside = async (path: string): Promise<void> => {
+    if (!root) return;
+    const realRoot = await realpath(root);
+    for (let dir = dirname(at(path)); ; dir = dirname(dir)) {
+      let real: string;
+      try {
+        real = await realpath(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code === 'ENOENT' || code === 'ENOTDIR') && dir !== dirname(dir)) continue;
+        throw e;
+      }
+      if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+        throw new RuntimeError(`${path}: a folder on its path leads out of --root ${root} (through a symbolic link); pgb-setup neither reads nor writes through it`);
+      }
+      return;
+    }
+  };
   return {
     root,
     async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -24,43 +49,47 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       return runProgram(cmd, args, opts);
     },
     async readFile(path: string): Promise<string | undefined> {
-      try {
-        return await readFile(at(path), 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw e;
-      }
+      return (await readRegularFile(at(path), { noFollow: false, display: path }))?.bytes.toString('utf8');
+    },
+    async readManaged(path: string, maxBytes?: number): Promise<{ bytes: Buffer; stat: FileStat } | undefined> {
+      await inside(path);
+      return readRegularFile(at(path), { noFollow: true, display: path, ...(maxBytes !== undefined ? { maxBytes } : {}) });
     },
     async stat(path: string): Promise<FileStat | undefined> {
       try {
-        const s = await stat(at(path));
-        return {
-          mode: s.mode & 0o7777,
-          uid: s.uid,
-          gid: s.gid,
-          size: s.size,
-          mtimeMs: s.mtimeMs,
-          isFile: s.isFile(),
-          isDirectory: s.isDirectory(),
-        };
+        return toFileStat(await stat(at(path)));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
         throw e;
       }
     },
-    async writeFile(path: string, data: string, opts: WriteFileOptions): Promise<void> {
+    async lstat(path: string): Promise<FileStat | undefined> {
+      try {
+        return toFileStat(await lstat(at(path)));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+        throw e;
+      }
+    },
+    async writeFile(path: string, data: string | Uint8Array, opts: WriteFileOptions): Promise<void> {
+      await inside(path);
       await writeFileAtomic(at(path), data, opts);
     },
     async mkdir(path: string, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+      await inside(path);
       await mkdir(at(path), { recursive: true, mode: opts.mode ?? 0o755 });
-      if (opts.uid !== undefined || opts.gid !== undefined) await chown(at(path), opts.uid ?? -1, opts.gid ?? -1);
+      if (opts.uid !== undefined || opts.gid !== undefined) await changeNoFollow(at(path), path, undefined, opts.uid, opts.gid);
     },
     async setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void> {
-      if (uid !== undefined || gid !== undefined) await chown(at(path), uid ?? -1, gid ?? -1);
-      await chmod(at(path), mode);
+      await inside(path);
+      await changeNoFollow(at(path), path, mode, uid, gid);
     },
-    async remove(path: string): Promise<void> {
-      await rm(at(path), { force: true });
+    async remove(path: string, opts: { directory?: boolean } = {}): Promise<void> {
+      await inside(path);
+      if (opts.directory) await rmdir(at(path)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+      else await rm(at(path), { force: true });
     },
     async readLink(path: string): Promise<string | undefined> {
       try {
@@ -95,3 +124,27 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     scramLogin: async (target) => (await import('../pg/scram-login.js')).scramLogin(target),
   };
 }
+
+/**
+ * chown/chmod of the file or folder itself, never of what a symbolic link there points to (chown
+ * follows links: a logfile linked to /etc/shadow would hand that file to the service user).
+ */
+async function changeNoFollow(hostPath: string, display: string, mode: number | undefined, uid?: number, gid?: number): Promise<void> {
+  let handle;
+  try {
+    handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw notRegularFile(display, 'symlink');
+    throw e;
+  }
+  try {
+    const s = await handle.stat();
+    const kind = fileKind(s);
+    if (kind !== 'file' && kind !== 'directory') throw notRegularFile(display, kind);
+    if (uid !== undefined || gid !== undefined) await handle.chown(uid ?? -1, gid ?? -1);
+    if (mode !== undefined) await handle.chmod(mode);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+

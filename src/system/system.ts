@@ -19,6 +19,8 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
+export type FileKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device';
+
 export interface FileStat {
   mode: number; // permission bits only (mode & 0o7777)
   uid: number;
@@ -27,6 +29,8 @@ export interface FileStat {
   mtimeMs: number;
   isFile: boolean;
   isDirectory: boolean;
+  /** What is there (lstat tells 'symlink'; stat never does). */
+  kind?: FileKind;
 }
 
 export interface WriteFileOptions {
@@ -38,16 +42,25 @@ export interface WriteFileOptions {
 export interface System {
   /** Runs a program; never throws on a non-zero exit (the caller decides what is a failure). */
   exec(cmd: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** A regular file's text (links followed); a FIFO, device or directory there is a RuntimeError, never a hang. */
   readFile(path: string): Promise<string | undefined>;
+  /**
+   * A file pgb-setup manages (or a backup, lock, manifest): its exact bytes and the stat of what was
+   * read. Refused with a one-line RuntimeError before anything is read when it is a symbolic link,
+   * not a regular file, larger than `maxBytes`, or (under a root) reached through a folder outside it.
+   */
+  readManaged(path: string, maxBytes?: number): Promise<{ bytes: Buffer; stat: FileStat } | undefined>;
   stat(path: string): Promise<FileStat | undefined>;
-  /** Atomic: private temp file in the same folder, fsync, chown/chmod, rename. */
-  writeFile(path: string, data: string, options: WriteFileOptions): Promise<void>;
+  /** Like stat, but a symbolic link is reported as one (kind 'symlink'), not followed. */
+  lstat(path: string): Promise<FileStat | undefined>;
+  /** Atomic: private temp file in the same folder, fsync, chown/chmod, rename. Bytes are written as given. */
+  writeFile(path: string, data: string | Uint8Array, options: WriteFileOptions): Promise<void>;
   mkdir(path: string, options?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   exists(path: string): Promise<boolean>;
   /** chmod, and chown when uid/gid are given, without touching the content. */
   setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void>;
-  /** Removes a file; no error when it is already gone. */
-  remove(path: string): Promise<void>;
+  /** Removes a file (or, with `directory`, an empty folder); no error when it is already gone. */
+  remove(path: string, options?: { directory?: boolean }): Promise<void>;
   which(cmd: string): Promise<string | undefined>;
   /** The target of a symbolic link (e.g. /proc/<pid>/exe); undefined when it is not one or is gone. Optional: without it, /proc/<pid>/comm alone names a process. */
   readLink?(path: string): Promise<string | undefined>;

@@ -2,6 +2,8 @@ import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from
 
 export interface FakeFile {
   content: string;
+  /** The exact bytes when they were written as bytes (content is then their UTF-8 reading). */
+  bytes?: Buffer;
   mode: number;
   uid: number;
   gid: number;
@@ -63,16 +65,27 @@ export class FakeSystem implements System {
     return this.files.get(path)?.content;
   }
 
+  async readManaged(path: string): Promise<{ bytes: Buffer; stat: FileStat } | undefined> {
+    const f = this.files.get(path);
+    if (!f) return undefined;
+    return { bytes: f.bytes ?? Buffer.from(f.content, 'utf8'), stat: (await this.stat(path))! };
+  }
+
   async stat(path: string): Promise<FileStat | undefined> {
     const f = this.files.get(path);
-    if (f) return { mode: f.mode, uid: f.uid, gid: f.gid, size: f.content.length, mtimeMs: f.mtimeMs, isFile: true, isDirectory: false };
-    if (this.dirs.has(path)) return { mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs: 0, isFile: false, isDirectory: true };
+    if (f) return { mode: f.mode, uid: f.uid, gid: f.gid, size: f.bytes?.length ?? Buffer.byteLength(f.content), mtimeMs: f.mtimeMs, isFile: true, isDirectory: false, kind: 'file' };
+    if (this.dirs.has(path)) return { mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs: 0, isFile: false, isDirectory: true, kind: 'directory' };
     return undefined;
   }
 
-  async writeFile(path: string, data: string, options: WriteFileOptions): Promise<void> {
+  async lstat(path: string): Promise<FileStat | undefined> {
+    return this.stat(path);
+  }
+
+  async writeFile(path: string, data: string | Uint8Array, options: WriteFileOptions): Promise<void> {
     const old = this.files.get(path);
-    this.file(path, data, options.mode, options.uid ?? old?.uid ?? 0, options.gid ?? old?.gid ?? 0);
+    this.file(path, typeof data === 'string' ? data : Buffer.from(data).toString('utf8'), options.mode, options.uid ?? old?.uid ?? 0, options.gid ?? old?.gid ?? 0);
+    if (typeof data !== 'string') this.files.get(path)!.bytes = Buffer.from(data);
   }
 
   async mkdir(path: string): Promise<void> {

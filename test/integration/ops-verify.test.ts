@@ -144,7 +144,8 @@ describe('verify --root', () => {
       const ok = await cli(['verify', 'production', '--root', root.path, ...args]);
       expect(ok.err).toBe('');
       expect(ok.code).toBe(0);
-      expect(ok.out).toMatch(/service user postgres \(owner of \/etc\/pgbouncer\/pgbouncer\.ini\)/);
+      // From the unit or the distribution, never from a file's owner (#17.2).
+      expect(ok.out).toMatch(/service user postgres \(account postgres exists \(getent passwd\)\)/);
       expect(line(ok.out, 'pgbouncer.ini owner and mode')).toMatch(/^PASS {2}.*\/etc\/pgbouncer\/pgbouncer\.ini: mode 0640, owned by postgres/);
       expect(line(ok.out, 'userlist.txt owner and mode')).toMatch(/^PASS .*mode 0600, owned by postgres/);
       expect(line(ok.out, 'pgbouncer is running')).toMatch(/^SKIP .*live checks skipped/);

@@ -32,8 +32,10 @@ class FakeSystem implements System {
     if (!r) throw new Error(`FakeSystem: unexpected command: ${key}`);
     return { exitCode: 0, stdout: '', stderr: '', ...r };
   }
-  async readFile(): Promise<string | undefined> {
-    throw new Error('FakeSystem: readFile not expected');
+  unitText: string | undefined;
+  async readFile(path: string): Promise<string | undefined> {
+    if (path.endsWith('/pgbouncer.service') && path.includes('/lib/systemd/')) return this.unitText;
+    return undefined;
   }
   async stat(path: string): Promise<FileStat | undefined> {
     const f = this.files[path];
@@ -121,40 +123,50 @@ describe('detectServiceUser', () => {
     expect(await detectServiceUser(sys, DEBIAN)).toMatchObject({ user: 'postgres', group: 'postgres', uid: 101, gid: 104, source: 'systemd-unit' });
   });
 
-  it('config-owner: systemd not running (as in containers) → owner of pgbouncer.ini', async () => {
+  it('a file owner is never the service user: pgbouncer.ini owned by nobody, systemd not running → the distro account (#17.2)', async () => {
     const sys = new FakeSystem(
       {
         'systemctl cat pgbouncer': {
           exitCode: 1,
           stderr: 'System has not been booted with systemd as init system (PID 1). Can\'t operate.\n',
         },
-        'getent passwd 101': { stdout: PASSWD.postgres },
+        'getent passwd 65534': { stdout: 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' },
+        'getent passwd postgres': { stdout: PASSWD.postgres },
         'getent group 104': { stdout: 'postgres:x:104:\n' },
       },
-      { '/etc/pgbouncer/pgbouncer.ini': { uid: 101, gid: 104 } },
+      { '/etc/pgbouncer/pgbouncer.ini': { uid: 65534, gid: 65534 } },
       ['systemctl'],
     );
-    expect(await detectServiceUser(sys, DEBIAN)).toEqual({
-      user: 'postgres',
-      group: 'postgres',
-      uid: 101,
-      gid: 104,
-      source: 'config-owner',
-      detail: 'owner of /etc/pgbouncer/pgbouncer.ini',
-    });
+    const u = await detectServiceUser(sys, DEBIAN);
+    expect(u).toMatchObject({ user: 'postgres', group: 'postgres', uid: 101, gid: 104, source: 'passwd' });
+    expect(sys.calls).not.toContain('getent passwd 65534');
   });
 
-  it('a unit without User= falls through to the next source', async () => {
+  it('systemd not running: User= of the unit file on disk wins over the distro default', async () => {
+    const sys = new FakeSystem(
+      {
+        'systemctl cat pgbouncer': { exitCode: 1 },
+        'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
+        'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
+      },
+      {},
+      ['systemctl'],
+    );
+    sys.unitText = '[Service]\nUser=pgbouncer\nExecStart=/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n';
+    expect(await detectServiceUser(sys, DEBIAN)).toMatchObject({ user: 'pgbouncer', uid: 990, source: 'systemd-unit', detail: 'User=pgbouncer in /lib/systemd/system/pgbouncer.service' });
+  });
+
+  it('a unit without User= falls through to the next source, never to the ini owner', async () => {
     const sys = new FakeSystem(
       {
         'systemctl cat pgbouncer': { stdout: '[Service]\nExecStart=/usr/bin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n' },
-        'getent passwd 990': { stdout: PASSWD.pgbouncer },
+        'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
         'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
       },
       { '/etc/pgbouncer/pgbouncer.ini': { uid: 990, gid: 990 } },
       ['systemctl'],
     );
-    expect(await detectServiceUser(sys, ROCKY)).toMatchObject({ user: 'pgbouncer', source: 'config-owner' });
+    expect(await detectServiceUser(sys, ROCKY)).toMatchObject({ user: 'pgbouncer', source: 'passwd' });
   });
 
   it('passwd: a root-owned ini is no evidence; the default account exists', async () => {
@@ -273,7 +285,7 @@ describe.skipIf(!debianWithPgbouncer)('detectServiceUser on this host (Debian 12
     expect(u.group).toBe('postgres');
     expect(u.uid).toBeTypeOf('number');
     expect(u.gid).toBeTypeOf('number');
-    // systemd is not PID 1 here, so the answer comes from the ini's owner (or a running systemd).
-    expect(['systemd-unit', 'config-owner']).toContain(u.source);
+    // systemd is not PID 1 here: the unit file on disk (User=postgres) or the passwd entry.
+    expect(['systemd-unit', 'passwd']).toContain(u.source);
   });
 });
