@@ -11,6 +11,7 @@ import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleRe
 import { fmt, versionText, type Snapshot } from './pools.js';
 import { downMetrics, groupMetrics, PROMETHEUS_CONTENT_TYPE, snapshotMetrics } from './prometheus.js';
 import { eachMember, groupMembers, processCount, type GroupMember } from './group.js';
+import { printable } from '../ui/printable.js';
 import { resolveConsoleTarget, type ConsoleFlags, type ResolvedTarget } from './target.js';
 
 export type StatsFormat = 'table' | 'json' | 'prometheus';
@@ -56,7 +57,7 @@ export function formatStatsTable(snap: Snapshot & { takenAt: string }, where: st
   const maxwait = (r: Record<string, unknown>) => fmt((num(r as never, 'maxwait') ?? 0) + (num(r as never, 'maxwait_us') ?? 0) / 1e6, 3);
   const reserve = (r: Record<string, unknown>) => cell(r['reserve_pool_size'] ?? r['reserve_pool']);
   const parts = [
-    `${versionText(snap) ?? 'pgbouncer'} at ${where}, ${snap.takenAt}\n`,
+    `${printable(versionText(snap) ?? 'pgbouncer')} at ${where}, ${snap.takenAt}\n`,
     table('POOLS', snap.pools, [
       ['database', 'database'], ['user', 'user'], ['cl_active', 'cl_active'], ['cl_waiting', 'cl_waiting'],
       ['sv_active', 'sv_active'], ['sv_idle', 'sv_idle'], ['sv_used', 'sv_used'], ['sv_tested', 'sv_tested'], ['sv_login', 'sv_login'],
