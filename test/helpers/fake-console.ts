@@ -35,7 +35,9 @@ export type FakeAnswer =
   /** A DataRow whose declared length is `bytes`; its body is streamed until the client goes away. */
   | { hugeRow: number; columns?: (FakeColumn | string)[] }
   /** Close the socket instead of answering. */
-  | { close: true };
+  | { close: true }
+  /** Answer `then` after `delayMs`. */
+  | { delayMs: number; then: FakeAnswer };
 
 export interface FakeConsoleScript {
   /** Answer per command text (upper-cased, trimmed); unknown commands get an ErrorResponse. */
@@ -131,6 +133,10 @@ function pump(socket: Socket, next: () => Buffer | undefined, done: () => void):
 }
 
 function answer(socket: Socket, a: FakeAnswer, command: string): void {
+  if ('delayMs' in a) {
+    setTimeout(() => !socket.destroyed && answer(socket, a.then, command), a.delayMs);
+    return;
+  }
   if ('close' in a) {
     socket.destroy();
     return;

@@ -240,7 +240,7 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
     const ctx = captureContext({ env: env() });
     const stop = new AbortController();
     let address: { host: string; port: number } | undefined;
-    const served = runStats('development', { ...parseOpts(profileArgs), serve: '127.0.0.1:0' }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
+    const served = runStats('development', { ...parseOpts(profileArgs), serve: `127.0.0.1:${await freePort()}` }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
     while (!address) await sleep(20);
     const url = `http://127.0.0.1:${address.port}/metrics`;
     const scrape = async () => {
