@@ -63,12 +63,13 @@ export function untrustedAnswer(snapshot: Snapshot): string | undefined {
   for (const row of snapshot.databases.rows) {
     if (!poolDatabases.has(row['name'] as string)) continue;
     for (const c of ['pool_size', 'reserve_pool_size', 'reserve_pool']) {
-      if (c in row && row[c] !== null && within(row[c], MAX_COUNT, true) === undefined) return `SHOW DATABASES row ${rowName(row, 'name')}: ${c} is ${show(row[c])}, not a size from 0 to ${MAX_COUNT}`;
+      if (c in row && row[c] !== null && row[c] !== '' && within(row[c], MAX_COUNT, true) === undefined) return `SHOW DATABASES row ${rowName(row, 'name')}: ${c} is ${show(row[c])}, not a size from 0 to ${MAX_COUNT}`;
     }
   }
   const poolUsers = new Set(pools.rows.map((r) => r['user']));
   for (const row of snapshot.users?.rows ?? []) {
-    if (!poolUsers.has(row['name'] as string) || !('pool_size' in row) || row['pool_size'] === null) continue;
+    // 1.24 shows an empty pool_size for a user without a [users] override.
+    if (!poolUsers.has(row['name'] as string) || !('pool_size' in row) || row['pool_size'] === null || row['pool_size'] === '') continue;
     const v = row['pool_size'];
     if (v !== -1 && v !== '-1' && within(v, MAX_COUNT, true) === undefined) return `SHOW USERS row ${rowName(row, 'name')}: pool_size is ${show(v)}, not a size from -1 to ${MAX_COUNT}`;
   }

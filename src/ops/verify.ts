@@ -29,6 +29,7 @@ import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
+import { printable } from '../ui/printable.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { memberPath, processCount, tcpListenPorts } from './group.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
@@ -116,6 +117,19 @@ async function checkIni(env: Env, text: string | undefined): Promise<{ checks: C
     const count = parsed.sections.get('pgbouncer')?.size ?? 0;
     const dbs = parsed.sections.get('databases')?.size ?? 0;
     checks.push({ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'pass', detail: `${paths.ini}: ${dbs} [databases] entr${dbs === 1 ? 'y' : 'ies'}, ${count} settings` });
+  }
+  // pgbouncer reads an included file as if its lines stood here, so it can override anything this
+  // file says (auth_type = trust); pgb-setup never writes %include, so any is someone else's.
+  if (parsed.includes.length > 0) {
+    const shown = parsed.includes.slice(0, 3).map((i) => `line ${i.line}: %include ${printable(i.path)}`);
+    if (parsed.includes.length > 3) shown.push(`${parsed.includes.length - 3} more`);
+    checks.push({
+      id: 'ini-includes',
+      title: 'pgbouncer.ini includes no other file',
+      status: 'fail',
+      detail: `${paths.ini}: ${shown.join('; ')}: pgbouncer applies the included settings too (they can change auth_type, auth_file, listen_addr...), and verify cannot vouch for them; pgb-setup never writes %include`,
+      fix: `put what the included file sets into the profile (--profile/--set), remove the %include line, then ${rerender}`,
+    });
   }
   const expected = parseIniFile(renderPgbouncerIni(config, env.member?.group));
   const diffs = compareIni(parsed, expected);
