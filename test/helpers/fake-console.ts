@@ -55,7 +55,7 @@ export interface FakeConsole {
   commands: string[];
   /** Connections accepted so far. */
   accepted: number;
-  /** Connections open right now. */
+  /** Connections the client still holds: neither closed nor ended from its side. */
   open(): number;
   /** Highest number of connections open at the same time. */
   peakOpen: number;
@@ -184,6 +184,7 @@ function answer(socket: Socket, a: FakeAnswer, command: string): void {
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */
 export async function startFakeConsole(script: FakeConsoleScript): Promise<FakeConsole> {
   const sockets = new Set<Socket>();
+  const all = new Set<Socket>();
   const fake: FakeConsole = {
     host: '127.0.0.1',
     port: 0,
@@ -193,7 +194,7 @@ export async function startFakeConsole(script: FakeConsoleScript): Promise<FakeC
     open: () => sockets.size,
     script,
     close: async () => {
-      for (const s of sockets) s.destroy();
+      for (const s of all) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
@@ -202,9 +203,12 @@ export async function startFakeConsole(script: FakeConsoleScript): Promise<FakeC
   const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
     fake.accepted++;
     socket.on('end', () => {
+      sockets.delete(socket);
       if ((fake.script.onTerminate ?? 'close') === 'close') socket.end();
     });
     sockets.add(socket);
+    all.add(socket);
+    socket.on('close', () => all.delete(socket));
     fake.peakOpen = Math.max(fake.peakOpen, sockets.size);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
