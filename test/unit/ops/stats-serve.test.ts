@@ -4,7 +4,11 @@
  * stalled console, pgbouncer_up 0 and recovery without restart. The real-pgbouncer version (small
  * max_client_conn, application logins) is test/integration/ops-serve.test.ts.
  */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
@@ -116,4 +120,35 @@ describe('stats --serve: a console that stalls or fails', () => {
     for (let i = 0; i < 50 && fake!.open() > 0; i++) await sleep(10);
     expect(fake!.open()).toBe(0);
   });
+});
+
+describe('stats --serve as a process (#17.8)', () => {
+  it('SIGTERM while a scrape waits on a console that stalls and never closes: the process exits at once, not after --timeout', async () => {
+    fake = await startFakeConsole({ ...healthyScript({ 'SHOW STATS': { stall: true } }), onTerminate: 'ignore' });
+    const dir = await mkdtemp(join(tmpdir(), 'pgb-serve-'));
+    try {
+      const script = join(dir, 'run.ts');
+      await writeFile(script, `import { main } from ${JSON.stringify(resolve('src/cli.ts'))};\nmain(process.argv).then((code) => { process.exitCode = code; });\n`);
+      const port = await freePort();
+      const child = spawn(resolve('node_modules/.bin/vite-node'), [script, '--', 'stats', '--serve', `127.0.0.1:${port}`, '--host', fake.host, '--port', String(fake.port), '--user', 'stats', '--timeout', '60'], {
+        env: { ...process.env, PGPASSWORD: 's3cret-console-pw' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+      for (let i = 0; i < 300 && !stderr.includes('serving http://'); i++) await sleep(50);
+      const pending = fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+      for (let i = 0; i < 100 && !fake.commands.includes('SHOW STATS'); i++) await sleep(20);
+      expect(fake.commands).toContain('SHOW STATS');
+      const t0 = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await pending;
+      expect(stderr).toContain('stopped');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
