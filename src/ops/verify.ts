@@ -676,8 +676,9 @@ export function formatChecklist(environment: string, checks: readonly Check[], h
   const width = Math.max(...checks.map((c) => c.title.length));
   const lines = [header, ''];
   for (const c of checks) {
-    lines.push(`${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`);
-    if (c.fix && (c.status === 'fail' || c.status === 'note')) lines.push(`${' '.repeat(6 + width)}  fix: ${c.fix}`);
+    // Details quote what was found (file lines, SHOW CONFIG values, database names): the shared sanitiser.
+    lines.push(`${MARK[c.status]}  ${c.title.padEnd(width)}  ${printable(c.detail)}`);
+    if (c.fix && (c.status === 'fail' || c.status === 'note')) lines.push(`${' '.repeat(6 + width)}  fix: ${printable(c.fix)}`);
   }
   const count = (s: CheckStatus) => checks.filter((c) => c.status === s).length;
   lines.push('', `${checks.length} checks: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped, ${count('note')} notes`);

@@ -5,11 +5,15 @@
  * any answer a real pgbouncer could send is judged (never UNKNOWN).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { CONSOLE_LIMITS } from '../../../src/ops/console-guard.js';
 import { captureContext } from '../../helpers/context.js';
 import { healthyScript, POOL_COLUMNS, poolRow, startFakeConsole, type FakeAnswer, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';
+
+// Each property runs its command dozens of times against one fake console; on a loaded machine that
+// takes longer than the unit default, and a timed-out property would keep swapping the fake's script.
+vi.setConfig({ testTimeout: 180_000 });
 
 let fake: FakeConsole;
 beforeAll(async () => {
