@@ -11,7 +11,7 @@
  */
 import { Socket } from 'node:net';
 import type { Client } from 'pg';
-import { openClient } from '../pg/open-client.js';
+import { closeClient, openClient } from '../pg/open-client.js';
 import { isAlive, pidFromFile } from '../apply/pgbouncer-process.js';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
@@ -321,7 +321,7 @@ async function checkLogin(env: Env): Promise<Check> {
     else if (/ECONNREFUSED|ENOENT|timeout/i.test(msg)) fix = 'pgbouncer is not listening there; see the checks above';
     return { id, title, status: 'fail', detail: `${db.user} to ${db.name} at ${describeTarget(target)}: ${msg}`, fix };
   } finally {
-    await client?.end().catch(() => {});
+    if (client) await closeClient(client);
   }
 }
 

@@ -19,3 +19,14 @@ export async function openClient(config: ClientConfig, beforeConnect?: (client: 
   }
   return client;
 }
+
+/**
+ * Ends a connection without trusting the server to close its side: after `graceMs` the socket is
+ * destroyed (a server that never answers Terminate would otherwise hold the process open).
+ */
+export async function closeClient(client: Client, graceMs = 500): Promise<void> {
+  const socket = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  const timer = setTimeout(() => socket?.destroy(), graceMs);
+  await client.end().catch(() => {});
+  clearTimeout(timer);
+}

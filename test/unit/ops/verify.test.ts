@@ -141,3 +141,21 @@ describe('verify and %include (#17.5)', () => {
     expect(parsed.problems).toEqual(['line 4: not "key = value": %includex /c.ini', 'line 5: not "key = value": %include']);
   });
 });
+
+describe('verify against a pgbouncer that never closes after Terminate (#17.8)', () => {
+  it('the login and console checks finish within the timeout', async () => {
+    const { healthyScript, startFakeConsole } = await import('../../helpers/fake-console.js');
+    const fake = await startFakeConsole({ ...healthyScript({ 'SELECT 1': { columns: ['?column?'], rows: [['1']] } }), onTerminate: 'ignore' });
+    try {
+      const { run } = await host([`listen_port=${fake.port}`, 'listen_addr=127.0.0.1']);
+      const t0 = Date.now();
+      const check = await run();
+      expect(check('login')).toMatchObject({ status: 'pass' });
+      expect(Date.now() - t0).toBeLessThan(4000);
+      for (let i = 0; i < 100 && fake.open() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fake.open()).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
