@@ -8,7 +8,7 @@ function withConsoleOptions(cmd: Command): Command {
     .option('--port <port>', "pgbouncer's port (default: the profile's listen_port)")
     .option('--user <name>', 'console user (default: the first of stats_users, admin_users with a known password)')
     .option('--password-env <VAR>', 'environment variable holding the console password when the user is not DBUSER (default PGPASSWORD)')
-    .option('--timeout <seconds>', 'connect and command timeout', undefined);
+    .option('--timeout <seconds>', 'bound on the whole console session: connect, login, every answer and the close (0.1-300, default 5)', undefined);
 }
 
 /** Subcommands of the ops group. Declare options here; import the implementation inside each action. */
