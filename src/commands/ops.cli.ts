@@ -8,7 +8,7 @@ function withConsoleOptions(cmd: Command): Command {
     .option('--port <port>', "pgbouncer's port (default: the profile's listen_port)")
     .option('--user <name>', 'console user (default: the first of stats_users, admin_users with a known password)')
     .option('--password-env <VAR>', 'environment variable holding the console password when the user is not DBUSER (default PGPASSWORD)')
-    .option('--timeout <seconds>', 'connect and command timeout', undefined);
+    .option('--timeout <seconds>', 'bound on the whole console session: connect, login, every answer and the close (0.1-300, default 5)', undefined);
 }
 
 /** Subcommands of the ops group. Declare options here; import the implementation inside each action. */
@@ -46,7 +46,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     ),
   )
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'prometheus']))
-    .option('--serve <[address:]port>', 'serve Prometheus /metrics over HTTP (e.g. 127.0.0.1:9127), a fresh snapshot per scrape, until SIGINT/SIGTERM')
+    .option('--serve <[address:]port>', 'serve Prometheus /metrics over HTTP until SIGINT/SIGTERM: ADDRESS:PORT, or a bare PORT, which binds 127.0.0.1 only (e.g. 9127 = 127.0.0.1:9127); a fresh snapshot per scrape, concurrent scrapes share one console connection')
     .option('--legacy-stats-names', 'also emit pgbouncer_stats_* (pgbouncer_exporter <= 0.10) next to pgbouncer_stats_totals_*')
     .option('--processes <n>', 'a group installed with --processes N (or auto): one snapshot per process (Prometheus: a process label), each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>

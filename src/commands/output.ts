@@ -1,11 +1,16 @@
+import { printable } from '../ui/printable.js';
 import type { Context } from '../context.js';
 
 export function printWarnings(warnings: readonly string[], ctx: Context): void {
   for (const w of warnings) ctx.stderr.write(`warning: ${w}\n`);
 }
 
-/** Left-aligned columns separated by two spaces; no truncation (gh's rule for piped output). */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+/**
+ * Left-aligned columns separated by two spaces; no truncation (gh's rule for piped output). Cells
+ * may come from outside (database names from the admin console): each goes through printable().
+ */
+export function formatTable(rawRows: readonly (readonly string[])[]): string {
+  const rows = rawRows.map((row) => row.map((cell) => printable(cell)));
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';

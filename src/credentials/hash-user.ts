@@ -50,7 +50,7 @@ import {
   type SqlClient,
 } from './pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags, type PgbouncerTarget } from './pgbouncer-target.js';
-import { planReload, runReload, type ReloadPlan } from './reload.js';
+import { planReload, ReloadFailed, runReload, type ReloadPlan } from './reload.js';
 import { canReadAuthid, lookupRole, setRoleSecret } from './server-role.js';
 import { readUserlistFile, upsertedText, userlistPathFrom, writeUserlistText, type UserlistFile } from './userlist-file.js';
 
@@ -241,7 +241,7 @@ export async function runHashUser(username: string, environment: string | undefi
       } catch (e) {
         throw new RuntimeError(
           `${(e as Error).message}\n` +
-            `state: ${pgTarget ? 'PostgreSQL and ' : ''}${file!.path} ${pgTarget ? 'both have' : 'has'} the NEW secret of ${username}, but the running pgbouncer still has the OLD one` +
+            `state: ${pgTarget ? 'PostgreSQL and ' : ''}${file!.path} ${pgTarget ? 'both have' : 'has'} the NEW secret of ${username}, but the running pgbouncer ${e instanceof ReloadFailed && e.unconfirmed ? 'may still have the OLD one (its reload is unconfirmed)' : 'still has the OLD one'}` +
             `${pgTarget ? ` (clients with the new password are refused, new server connections for ${username} fail)` : ''}; reload pgbouncer now: ${reloadHint(bouncer)}`,
         );
       }

@@ -6,7 +6,7 @@
 import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
 import type { Context } from '../context.js';
 import { RuntimeError } from '../errors.js';
-import { describePg, errorText, type Connect } from './pg-admin.js';
+import { describePg, errorText, type Connect, type SqlClient } from './pg-admin.js';
 import type { PgbouncerTarget } from './pgbouncer-target.js';
 
 export interface ReloadOutcome {
@@ -16,24 +16,60 @@ export interface ReloadOutcome {
   confirmed: boolean;
 }
 
-async function viaConsole(target: PgbouncerTarget, connect: Connect): Promise<ReloadOutcome> {
+/** Bound on each wait on the admin console here (login, RELOAD, close): a console that never answers must not hang the command after the userlist was written. */
+export const CONSOLE_WAIT_MS = 10_000;
+
+/** `p`, or a rejection after `ms` (then `onTimeout` runs, to drop the connection). */
+async function within<T>(p: Promise<T>, ms: number, message: string, onTimeout: () => void = () => {}): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(message));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Closes a console connection without waiting on the server: a console may never answer Terminate. */
+async function drop(client: SqlClient): Promise<void> {
+  const socket = (client as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  await within(client.end(), 1000, 'close', () => socket?.destroy()).catch(() => socket?.destroy());
+}
+
+/** Raised when a RELOAD was sent but pgbouncer did not confirm it in time: it may or may not have reloaded. */
+export class ReloadUnconfirmed extends Error {}
+
+async function viaConsole(target: PgbouncerTarget, connect: Connect, waitMs: number): Promise<ReloadOutcome> {
   const login = target.console!;
   const where = { host: target.host, port: target.port, user: login.user, database: 'pgbouncer' };
-  let client;
+  const seconds = `${waitMs / 1000}s`;
+  let client: SqlClient;
+  const connecting = connect(where, login.password);
   try {
-    client = await connect(where, login.password);
+    client = await within(connecting, waitMs, `no answer within ${seconds}`);
   } catch (e) {
+    connecting.then(drop, () => {});
     throw new Error(`admin console ${describePg(where)}: ${e instanceof RuntimeError ? e.message : errorText(e)}`);
   }
+  let answered = false;
   try {
     // Simple query protocol, no parameters: the console accepts nothing else.
-    await client.query('RELOAD');
+    await within(client.query('RELOAD'), waitMs, 'no answer');
+    answered = true;
   } catch (e) {
+    if ((e as Error).message === 'no answer') {
+      throw new ReloadUnconfirmed(`admin console RELOAD sent to ${describePg(where)} but not answered within ${seconds}: pgbouncer may or may not have re-read its files (unconfirmed)`);
+    }
     throw new Error(`admin console RELOAD refused: ${errorText(e)}`);
   } finally {
-    await client.end().catch(() => {});
+    await drop(client);
   }
-  return { method: `admin console RELOAD (${describePg(where)})`, confirmed: true };
+  return { method: `admin console RELOAD (${describePg(where)})`, confirmed: answered };
 }
 
 async function viaSystemd(target: PgbouncerTarget, ctx: Context): Promise<ReloadOutcome> {
@@ -56,7 +92,7 @@ async function viaSignal(target: PgbouncerTarget, ctx: Context): Promise<ReloadO
   return { method: `SIGHUP to pgbouncer process ${pid} (${target.pidfile})`, confirmed: false };
 }
 
-type Way = (target: PgbouncerTarget, ctx: Context, connect: Connect) => Promise<ReloadOutcome>;
+type Way = (target: PgbouncerTarget, ctx: Context, connect: Connect, waitMs: number) => Promise<ReloadOutcome>;
 
 export interface ReloadPlan {
   /** The ways that look usable now, in order of preference. */
@@ -65,16 +101,18 @@ export interface ReloadPlan {
   skipped: string[];
 }
 
-async function consoleUsable(target: PgbouncerTarget, connect: Connect): Promise<void> {
+async function consoleUsable(target: PgbouncerTarget, connect: Connect, waitMs: number): Promise<void> {
   if (!target.console) throw new Error(`admin console: ${target.consoleMissing ?? 'not configured'}`);
   const where = { host: target.host, port: target.port, user: target.console.user, database: 'pgbouncer' };
   let client;
+  const connecting = connect(where, target.console.password);
   try {
-    client = await connect(where, target.console.password);
+    client = await within(connecting, waitMs, `no answer within ${waitMs / 1000}s`);
   } catch (e) {
+    connecting.then(drop, () => {});
     throw new Error(`admin console ${describePg(where)}: ${e instanceof RuntimeError ? e.message : errorText(e)}`);
   }
-  await client.end().catch(() => {});
+  await drop(client);
 }
 
 async function systemdUsable(target: PgbouncerTarget, ctx: Context): Promise<void> {
@@ -95,17 +133,17 @@ async function signalUsable(target: PgbouncerTarget, ctx: Context): Promise<numb
  * Finds the ways to reload that work right now (console login succeeds, unit active, pidfile
  * process alive), before anything is changed. Throws RuntimeError when there is none.
  */
-export async function planReload(target: PgbouncerTarget, ctx: Context, connect: Connect): Promise<ReloadPlan> {
+export async function planReload(target: PgbouncerTarget, ctx: Context, connect: Connect, waitMs = CONSOLE_WAIT_MS): Promise<ReloadPlan> {
   const plan: ReloadPlan = { ways: [], skipped: [] };
   const checks: [string, () => Promise<unknown>, Way][] = [
-    ['admin console RELOAD', () => consoleUsable(target, connect), (t, _c, conn) => viaConsole(t, conn)],
+    ['admin console RELOAD', () => consoleUsable(target, connect, waitMs), (t, _c, conn, ms) => viaConsole(t, conn, ms)],
     [`systemctl reload ${target.service}`, () => systemdUsable(target, ctx), (t, c) => viaSystemd(t, c)],
     ['SIGHUP via pidfile', () => signalUsable(target, ctx), (t, c) => viaSignal(t, c)],
   ];
   for (const [name, usable, way] of checks) {
     try {
       await usable();
-      plan.ways.push({ name, run: () => way(target, ctx, connect) });
+      plan.ways.push({ name, run: () => way(target, ctx, connect, waitMs) });
     } catch (e) {
       plan.skipped.push((e as Error).message);
     }
@@ -114,15 +152,26 @@ export async function planReload(target: PgbouncerTarget, ctx: Context, connect:
   return plan;
 }
 
-/** Runs the planned ways in order until one works; throws RuntimeError listing every failure. */
+/** Every planned way failed; `unconfirmed` when a RELOAD was sent but never answered (pgbouncer may have reloaded). */
+export class ReloadFailed extends RuntimeError {
+  readonly unconfirmed: boolean;
+  constructor(message: string, unconfirmed: boolean) {
+    super(message);
+    this.unconfirmed = unconfirmed;
+  }
+}
+
+/** Runs the planned ways in order until one works; throws ReloadFailed listing every failure. */
 export async function runReload(plan: ReloadPlan): Promise<ReloadOutcome> {
   const failed: string[] = [];
+  let unconfirmed = false;
   for (const way of plan.ways) {
     try {
       return await way.run();
     } catch (e) {
+      if (e instanceof ReloadUnconfirmed) unconfirmed = true;
       failed.push((e as Error).message);
     }
   }
-  throw new RuntimeError(`reloading pgbouncer failed:\n  - ${failed.join('\n  - ')}`);
+  throw new ReloadFailed(`reloading pgbouncer failed:\n  - ${failed.join('\n  - ')}`, unconfirmed);
 }

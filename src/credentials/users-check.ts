@@ -77,11 +77,9 @@ export function compareSecret(user: string, listed: string, stored: StoredRole |
   return { user, status: 'differs', detail: `userlist has ${listedKind}, PostgreSQL has ${serverKind}${note}` };
 }
 
-/** A user name safe to print on a terminal: control characters shown as \\xNN. */
-export function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+/** A user name safe to print on a terminal (the one sanitiser every output uses). */
+export { printable } from '../ui/printable.js';
+import { printable } from '../ui/printable.js';
 
 export interface UsersCheckDeps {
   ask: AskSecret;

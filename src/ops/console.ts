@@ -11,6 +11,8 @@
  */
 import type { Client, FieldDef } from 'pg';
 import { openClient } from '../pg/open-client.js';
+import { printableLine } from '../ui/printable.js';
+import { consoleGuard, type ConsoleLimits } from './console-guard.js';
 
 export type ConsoleValue = string | number | null;
 export type ConsoleRow = Record<string, ConsoleValue>;
@@ -26,11 +28,12 @@ export interface ConsoleTarget {
   port: number;
   user: string;
   password: string | undefined;
-  /** Connect and per-command timeout. */
+  /** Bound on the whole session: connect, login, every answer and the close. */
   timeoutMs: number;
 }
 
-export type ConsoleFailure = 'unreachable' | 'login' | 'command';
+/** `limit`: the answer went past a size cap (console-guard.ts). */
+export type ConsoleFailure = 'unreachable' | 'login' | 'command' | 'limit';
 
 /** Why the console could not answer; `kind` decides the exit code a caller uses. */
 export class ConsoleError extends Error {
@@ -78,63 +81,126 @@ export function classifyConnectError(err: unknown, target: ConsoleTarget): Conso
   return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} refused: ${msg}${hint}`, e?.code);
 }
 
+/** A server's message on one line, through the shared sanitiser (it may carry any bytes). */
 function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
+  return printableLine(s);
 }
 
 function convert(value: unknown, field: FieldDef | undefined): ConsoleValue {
   if (value === null || value === undefined) return null;
   const text = String(value);
-  if (field && NUMERIC_OIDS.has(field.dataTypeID) && text !== '') {
+  if (field && NUMERIC_OIDS.has(field.dataTypeID) && DECIMAL.test(text)) {
     const n = Number(text);
     if (Number.isFinite(n)) return n;
   }
   return text;
 }
 
-/** Opens one console session; callers run their SHOW commands in it (one snapshot) and close it. */
-export async function openConsole(target: ConsoleTarget): Promise<ConsoleSession> {
+export interface SessionOptions {
+  /** Ends the session at once (e.g. SIGTERM while a scrape is in flight). */
+  signal?: AbortSignal;
+  limits?: ConsoleLimits;
+}
+
+/** Numbers as pgbouncer prints them: decimal digits, an optional fraction. Not 0x10, not 1e3, not Infinity. */
+const DECIMAL = /^-?\d{1,30}(\.\d{1,30})?$/;
+
+interface Socketish {
+  destroy(): void;
+  prependListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
+}
+
+/**
+ * Opens one console session; callers run their SHOW commands in it (one snapshot) and close it.
+ * Every wait is bounded by target.timeoutMs, counted from the start of the connect to the end of
+ * the close: one deadline ends the socket whatever it is waiting for (the TCP connect, the login,
+ * an answer, the server's goodbye after Terminate). The server's bytes pass a guard (rows, message
+ * and session size caps) before node-postgres buffers them.
+ */
+export async function openConsole(target: ConsoleTarget, options: SessionOptions = {}): Promise<ConsoleSession> {
+  const seconds = `${Math.round(target.timeoutMs / 100) / 10}s`;
+  let socket: Socketish | undefined;
+  let stopped: ConsoleError | undefined;
+  const stop = (err: ConsoleError) => {
+    stopped ??= err;
+    socket?.destroy();
+  };
+  const deadline = setTimeout(() => stop(new ConsoleError('unreachable', `no answer from pgbouncer at ${describeTarget(target)} within --timeout ${seconds}`, 'ETIMEDOUT')), target.timeoutMs);
+  const onAbort = () => stop(new ConsoleError('command', 'cancelled', 'ABORT_ERR'));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const finish = () => {
+    clearTimeout(deadline);
+    options.signal?.removeEventListener('abort', onAbort);
+  };
+  const guard = consoleGuard(options.limits);
+
   let client: Client;
   try {
-    client = await openClient({
-      host: target.host,
-      port: target.port,
-      user: target.user,
-      // pg asks for a function/string only when the server wants a password; undefined → clear error.
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      database: 'pgbouncer',
-      connectionTimeoutMillis: target.timeoutMs,
-      query_timeout: target.timeoutMs,
-    });
+    if (options.signal?.aborted) throw new ConsoleError('command', 'cancelled', 'ABORT_ERR');
+    client = await openClient(
+      {
+        host: target.host,
+        port: target.port,
+        user: target.user,
+        // pg asks for a function/string only when the server wants a password; undefined → clear error.
+        ...(target.password !== undefined ? { password: target.password } : {}),
+        database: 'pgbouncer',
+        // The deadline above ends the connect; pg's own timer only as a backstop.
+        connectionTimeoutMillis: target.timeoutMs + 1000,
+      },
+      (c) => {
+        socket = (c as unknown as { connection: { stream: Socketish } }).connection.stream;
+        socket.prependListener('data', (chunk: Buffer) => {
+          const problem = stopped ? undefined : guard(chunk);
+          if (problem) stop(new ConsoleError('limit', `pgbouncer at ${describeTarget(target)}: ${problem}`));
+        });
+      },
+    );
   } catch (err) {
+    finish();
+    if (stopped) throw stopped;
+    if (err instanceof ConsoleError) throw err;
     throw classifyConnectError(err, target);
+  }
+  if (stopped) {
+    finish();
+    await client.end().catch(() => {});
+    throw stopped;
   }
   return {
     async show(command: string): Promise<ConsoleResult> {
       if (/[;\r\n]/.test(command)) throw new Error(`console command must be one line without ';': ${command}`);
+      if (stopped) throw stopped;
       try {
         const res = await client.query({ text: command, types: RAW_TYPES, rowMode: 'array' });
+        if (stopped) throw stopped;
         const columns = res.fields.map((f) => f.name);
         const rows = (res.rows as unknown[][]).map((values) => {
-          const row: ConsoleRow = {};
+          const row: ConsoleRow = Object.create(null) as ConsoleRow;
           columns.forEach((c, i) => (row[c] = convert(values[i], res.fields[i])));
           return row;
         });
         return { columns, rows };
       } catch (err) {
+        if (stopped) throw stopped;
         const e = err as { message?: string; code?: string };
         throw new ConsoleError('command', `admin console: ${command}: ${oneLine(e.message ?? String(err))}`, e.code);
       }
     },
     async close(): Promise<void> {
-      await client.end().catch(() => {});
+      // Terminate, then do not wait for the server's goodbye longer than the deadline allows.
+      const ended = client.end().catch(() => {});
+      const grace = setTimeout(() => socket?.destroy(), stopped ? 0 : 250);
+      await ended;
+      clearTimeout(grace);
+      finish();
     },
   };
 }
 
 /** Runs `commands` in one session and closes it. */
-export async function consoleSnapshot<K extends string>(target: ConsoleTarget, commands: Record<K, string>): Promise<Record<K, ConsoleResult>> {
-  const session = await openConsole(target);
+export async function consoleSnapshot<K extends string>(target: ConsoleTarget, commands: Record<K, string>, options: SessionOptions = {}): Promise<Record<K, ConsoleResult>> {
+  const session = await openConsole(target, options);
   try {
     const out = {} as Record<K, ConsoleResult>;
     for (const [key, command] of Object.entries(commands) as [K, string][]) out[key] = await session.show(command);
@@ -150,7 +216,7 @@ export async function consoleSnapshot<K extends string>(target: ConsoleTarget, c
 export function num(row: ConsoleRow | undefined, column: string): number | undefined {
   const v = row?.[column];
   if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (typeof v === 'string' && DECIMAL.test(v)) return Number(v);
   return undefined;
 }
 

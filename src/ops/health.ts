@@ -17,6 +17,8 @@ import { databaseStats, fmt, poolFigures, versionText, type DatabaseStats, type 
 import { resolveConsoleTarget, type ConsoleFlags } from './target.js';
 import { profilePoolSize } from './profile-pools.js';
 import { eachMember, groupMembers, processCount } from './group.js';
+import { untrustedAnswer } from './console-trust.js';
+import { printable, printableLine } from '../ui/printable.js';
 
 export const NAGIOS = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type NagiosStatus = keyof typeof NAGIOS;
@@ -129,8 +131,7 @@ function perf(name: string, value: number, uom = '', warn?: number, crit?: numbe
 }
 
 export function poolName(p: Pick<PoolFigures, 'database' | 'user'>): string {
-  // eslint-disable-next-line no-control-regex
-  return `${p.database}/${p.user}`.replace(/[\u0000-\u001f]/g, '?');
+  return printable(`${p.database}/${p.user}`);
 }
 
 export function describePool(p: PoolFigures): string {
@@ -177,6 +178,13 @@ export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string
     perfdata.push(perf(`${n} sv_idle`, p.serversIdle, '', undefined, undefined, 0));
     perfdata.push(perf(`${n} maxwait`, p.maxwaitSeconds, 's', t.warnMaxwait, t.critMaxwait, 0));
   }
+  // Totals on every line, also with no pool yet, so graphs have no holes.
+  const sum = (f: (p: PoolFigures) => number) => pools.reduce((a, p) => a + f(p), 0);
+  perfdata.push(perf(`${prefix}pools`, pools.length, '', undefined, undefined, 0));
+  perfdata.push(perf(`${prefix}clients`, sum((p) => p.clientsActive + p.clientsWaiting), '', undefined, undefined, 0));
+  perfdata.push(perf(`${prefix}clients_waiting`, sum((p) => p.clientsWaiting), '', undefined, undefined, 0));
+  perfdata.push(perf(`${prefix}servers`, sum((p) => p.serversActive + p.serversIdle + p.serversUsed), '', undefined, undefined, 0));
+  perfdata.push(perf(`${prefix}servers_active`, sum((p) => p.serversActive), '', undefined, undefined, 0));
   for (const d of databases) {
     perfdata.push(perf(`${prefix}${d.database} xact_per_s`, d.xactPerSecond, '', undefined, undefined, 0));
     perfdata.push(perf(`${prefix}${d.database} avg_xact_time`, d.avgXactSeconds, 's', undefined, undefined, 0));
@@ -194,8 +202,8 @@ export function evaluateHealth(snapshot: Snapshot, t: Thresholds, target: string
   };
 }
 
-// eslint-disable-next-line no-control-regex
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f|]+/g, ' ').replace(/\s+/g, ' ').trim();
+/** One line for Nagios: the shared sanitiser, and no '|' (it starts the perfdata). */
+const oneLine = (s: string) => printableLine(s.replace(/\|/g, ' '));
 
 export function formatNagios(status: NagiosStatus, summary: string, perfdata = ''): string {
   return `PGBOUNCER ${status} - ${oneLine(summary)}${perfdata ? ` | ${perfdata}` : ''}\n`;
@@ -336,6 +344,8 @@ async function runGroupHealth(config: ResolvedConfig | undefined, n: number, thr
   const outcomes = await eachMember(members, async (m) => {
     const where = describeTarget(m.target);
     const snapshot = await consoleSnapshot(m.target, HEALTH_COMMANDS);
+    const untrusted = untrustedAnswer(snapshot);
+    if (untrusted) throw new ConsoleError('command', `${where} sent an answer health cannot trust: ${untrusted}`);
     if (opts.database && !snapshot.databases.rows.some((r) => r['name'] === opts.database)) {
       throw new ConsoleError('command', `database ${opts.database} is not in pgbouncer's [databases] at ${where}`);
     }
@@ -377,6 +387,8 @@ export async function runHealth(environment: string | undefined, opts: HealthOpt
     const target = resolveConsoleTarget(config, opts, ctx);
     where = describeTarget(target);
     const snapshot = await consoleSnapshot(target, HEALTH_COMMANDS);
+    const untrusted = untrustedAnswer(snapshot);
+    if (untrusted) return unknown(`pgbouncer at ${where} sent an answer health cannot trust: ${untrusted}`, opts, ctx, where);
     if (opts.database && !snapshot.databases.rows.some((r) => r['name'] === opts.database)) {
       return unknown(`database ${opts.database} is not in pgbouncer's [databases] at ${where}`, opts, ctx, where);
     }

@@ -10,7 +10,8 @@ export interface IniFile {
   sections: Map<string, Map<string, string>>;
   /** Lines pgbouncer would refuse, as "line N: why". */
   problems: string[];
-  includes: string[];
+  /** `%include FILE` lines, as pgbouncer reads them (its settings then apply as if written there). */
+  includes: { line: number; path: string }[];
 }
 
 const KNOWN_SECTIONS = new Set(['databases', 'users', 'peers', 'pgbouncer']);
@@ -42,16 +43,18 @@ function parseKey(text: string): { key: string; rest: string } | undefined {
 export function parseIniFile(text: string): IniFile {
   const sections = new Map<string, Map<string, string>>();
   const problems: string[] = [];
-  const includes: string[] = [];
+  const includes: IniFile['includes'] = [];
   let section: string | undefined;
   text.split('\n').forEach((raw, idx) => {
     const line = raw.replace(/\r$/, '').trim();
     const n = idx + 1;
-    if (line === '' || line.startsWith(';') || line.startsWith('#')) return;
-    if (line.startsWith('%include')) {
-      includes.push(line.slice('%include'.length).trim());
+    // libusual's cfparser: `%include`, then a blank, then the file name to the end of the line;
+    // tested before comments. A bare `%include` is not an include but a syntax error.
+    if (/^%include[ \t]/.test(line)) {
+      includes.push({ line: n, path: line.slice('%include'.length).trim() });
       return;
     }
+    if (line === '' || line.startsWith(';') || line.startsWith('#')) return;
     const header = /^\[\s*([^\]]+?)\s*\]$/.exec(line);
     if (header) {
       section = header[1]!.toLowerCase();

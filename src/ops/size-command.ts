@@ -5,6 +5,7 @@ import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { computeSize, formatSize, parseSizeInputs, sizeJson, type CurrentSettings, type SizeDefaults, type SizeFlags } from './size.js';
 import type { ConsoleFlags } from './target.js';
+import { printable } from '../ui/printable.js';
 
 export interface SizeOptions extends ProfileOptions, ConsoleFlags, SizeFlags {
   fromStats?: boolean;
@@ -36,22 +37,24 @@ async function measuredRates(config: ResolvedConfig | undefined, opts: SizeOptio
     if (err instanceof ConsoleError) throw new RuntimeError(`--from-stats: ${err.message}`);
     throw err;
   }
-  const rows = snap.stats.rows.filter((r) => str(r, 'database') !== 'pgbouncer');
+  // A row without a database name is not one pgbouncer sends; it cannot be named or chosen.
+  const rows = snap.stats.rows.filter((r) => typeof r['database'] === 'string' && r['database'] !== 'pgbouncer');
   const wanted = opts.database ?? config?.profile.database.name;
   const row = wanted ? rows.find((r) => str(r, 'database') === wanted) : [...rows].sort((a, b) => (num(b, 'avg_xact_count') ?? 0) - (num(a, 'avg_xact_count') ?? 0))[0];
   if (!row) {
-    throw new InputError(`--from-stats: pgbouncer at ${describeTarget(target)} has no statistics for ${wanted ? `database ${wanted}` : 'any database'} yet; run it under load, or give --tps and --xact-seconds`, '--from-stats');
+    throw new InputError(`--from-stats: pgbouncer at ${describeTarget(target)} has no statistics for ${wanted ? `database ${printable(wanted)}` : 'any database'} yet; run it under load, or give --tps and --xact-seconds`, '--from-stats');
   }
-  const database = str(row, 'database');
+  const database = printable(str(row, 'database')!);
   const tps = num(row, 'avg_xact_count') ?? 0;
   const xactSeconds = (num(row, 'avg_xact_time') ?? 0) / 1e6;
-  const period = configValue(snap, 'stats_period') ?? '60';
+  const rawPeriod = configValue(snap, 'stats_period');
+  const period = rawPeriod === undefined ? 'stats_period (60 s unless set)' : /^\d{1,9}$/.test(rawPeriod) ? `stats_period (${rawPeriod} s)` : 'stats_period (not reported as a number of seconds)';
   notes.push(
-    `--from-stats: database ${database} at ${describeTarget(target)}: avg_xact_count ${fmt(tps, 3)}/s, avg_xact_time ${fmt(xactSeconds * 1000, 3)} ms, averaged over the last stats_period (${period} s). ` +
+    `--from-stats: database ${database} at ${describeTarget(target)}: avg_xact_count ${fmt(tps, 3)}/s, avg_xact_time ${fmt(xactSeconds * 1000, 3)} ms, averaged over the last ${period}. ` +
       'That is the recent average, not your peak: pass --tps with the peak rate if this was not taken at peak.',
   );
   if (tps === 0 && opts.tps === undefined) {
-    throw new InputError(`--from-stats: pgbouncer counted no transactions for database ${database} in the last stats_period (${period} s); run it under load, or give --tps`, '--from-stats');
+    throw new InputError(`--from-stats: pgbouncer counted no transactions for database ${database} in the last ${period}; run it under load, or give --tps`, '--from-stats');
   }
   return { tps, xactSeconds, measuredBy: '--from-stats' };
 }

@@ -11,6 +11,7 @@
  */
 import { InputError, InputErrors } from '../errors.js';
 import { fmt } from './pools.js';
+import { printable } from '../ui/printable.js';
 
 export interface SizeInputs {
   /** λ: peak transactions per second. */
@@ -323,7 +324,7 @@ export function setFlags(r: SizeRecommendation): string {
 
 export function formatSize(result: SizeResult, current?: CurrentSettings, notes: string[] = []): string {
   const lines: string[] = ["Pool sizing with Little's law: busy server connections L = λ (transactions/s) × W (seconds each holds a connection)", ''];
-  for (const note of notes) lines.push(`note: ${note}`);
+  for (const note of notes) lines.push(`note: ${printable(note)}`);
   if (notes.length) lines.push('');
   const width = Math.max(...result.steps.map((s) => s.title.length));
   result.steps.forEach((s, idx) => lines.push(`${String(idx + 1).padStart(2)}. ${s.title.padEnd(width)}  ${s.working}`));

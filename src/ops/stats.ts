@@ -11,6 +11,7 @@ import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleRe
 import { fmt, versionText, type Snapshot } from './pools.js';
 import { downMetrics, groupMetrics, PROMETHEUS_CONTENT_TYPE, snapshotMetrics } from './prometheus.js';
 import { eachMember, groupMembers, processCount, type GroupMember } from './group.js';
+import { printable } from '../ui/printable.js';
 import { resolveConsoleTarget, type ConsoleFlags, type ResolvedTarget } from './target.js';
 
 export type StatsFormat = 'table' | 'json' | 'prometheus';
@@ -32,9 +33,9 @@ export const STATS_COMMANDS = {
   config: 'SHOW CONFIG',
 } as const;
 
-export async function takeSnapshot(target: ResolvedTarget): Promise<Snapshot & { takenAt: string }> {
+export async function takeSnapshot(target: ResolvedTarget, signal?: AbortSignal): Promise<Snapshot & { takenAt: string }> {
   const takenAt = new Date().toISOString();
-  const snap = await consoleSnapshot(target, STATS_COMMANDS);
+  const snap = await consoleSnapshot(target, STATS_COMMANDS, signal ? { signal } : {});
   return { ...snap, takenAt };
 }
 
@@ -56,7 +57,7 @@ export function formatStatsTable(snap: Snapshot & { takenAt: string }, where: st
   const maxwait = (r: Record<string, unknown>) => fmt((num(r as never, 'maxwait') ?? 0) + (num(r as never, 'maxwait_us') ?? 0) / 1e6, 3);
   const reserve = (r: Record<string, unknown>) => cell(r['reserve_pool_size'] ?? r['reserve_pool']);
   const parts = [
-    `${versionText(snap) ?? 'pgbouncer'} at ${where}, ${snap.takenAt}\n`,
+    `${printable(versionText(snap) ?? 'pgbouncer')} at ${where}, ${snap.takenAt}\n`,
     table('POOLS', snap.pools, [
       ['database', 'database'], ['user', 'user'], ['cl_active', 'cl_active'], ['cl_waiting', 'cl_waiting'],
       ['sv_active', 'sv_active'], ['sv_idle', 'sv_idle'], ['sv_used', 'sv_used'], ['sv_tested', 'sv_tested'], ['sv_login', 'sv_login'],
@@ -94,22 +95,55 @@ export function statsJson(snap: Snapshot & { takenAt: string }, where: string): 
   };
 }
 
-/** `9127`, `127.0.0.1:9127`, `[::1]:9127` → host and port (host 127.0.0.1 when only a port is given). */
+/**
+ * `9127`, `127.0.0.1:9127`, `[::1]:9127` → host and port (host 127.0.0.1 when only a port is given).
+ * Port 0 is refused: Prometheus needs a port it can be told.
+ */
 export function parseListen(value: string): { host: string; port: number } {
   const text = value.trim();
   const m = /^\d+$/.test(text) ? [text, undefined, undefined, text] : /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d+)$/.exec(text);
   const port = Number(m?.[3]);
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InputError(`--serve: "${value}" must be PORT or ADDRESS:PORT, e.g. 127.0.0.1:9127`, '--serve');
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InputError(`--serve: "${value}" must be PORT or ADDRESS:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9127`, '--serve');
   }
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
+
+/**
+ * Scrapes that arrive while one is in flight share its answer: at most one console connection at
+ * a time however many clients ask (the endpoint has no authentication, and every console login
+ * takes one of pgbouncer's max_client_conn slots). A scrape that starts after the last one ended
+ * takes a fresh snapshot.
+ */
+export function sharedScrape(take: () => Promise<string>): () => Promise<string> {
+  let inFlight: Promise<string> | undefined;
+  return () =>
+    (inFlight ??= take().finally(() => {
+      inFlight = undefined;
+    }));
+}
+
+/** The path of a request target, origin-form (`/metrics?x`) or absolute-form (`http://host/metrics`). */
+export function requestPath(url: string | undefined): string | undefined {
+  const target = url ?? '/';
+  if (target.startsWith('/')) return target.split('?')[0];
+  if (/^https?:\/\//i.test(target)) {
+    try {
+      return new URL(target).pathname;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 export interface ServeOptions {
   host: string;
   port: number;
-  /** A fresh exposition per scrape. */
+  /** A fresh exposition per scrape (shared by concurrent scrapes, see sharedScrape). */
   scrape: () => Promise<string>;
+  /** Aborted when the server stops: in-flight scrapes cancel their console query at once. */
+  cancelScrapes?: () => void;
   signal: AbortSignal;
   log: (line: string) => void;
   onListening?: (address: { host: string; port: number }) => void;
@@ -119,7 +153,11 @@ export interface ServeOptions {
 export async function serveMetrics(o: ServeOptions): Promise<void> {
   const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = requestPath(req.url);
+    if (path === undefined) {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('bad request target\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -153,6 +191,7 @@ export async function serveMetrics(o: ServeOptions): Promise<void> {
   o.log(`serving http://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}/metrics (SIGINT or SIGTERM stops)`);
   await new Promise<void>((resolve) => {
     const stop = () => {
+      o.cancelScrapes?.();
       server.close(() => resolve());
       server.closeAllConnections();
     };
@@ -171,8 +210,8 @@ export interface StatsRuntime {
 export type TimedSnapshot = Snapshot & { takenAt: string };
 
 /** One snapshot per process, taken at once; a process that does not answer keeps its error. */
-export async function groupSnapshots(members: readonly GroupMember[]): Promise<{ member: GroupMember; where: string; snap?: TimedSnapshot; error?: ConsoleError }[]> {
-  const outcomes = await eachMember(members, (m) => takeSnapshot(m.target));
+export async function groupSnapshots(members: readonly GroupMember[], signal?: AbortSignal): Promise<{ member: GroupMember; where: string; snap?: TimedSnapshot; error?: ConsoleError }[]> {
+  const outcomes = await eachMember(members, (m) => takeSnapshot(m.target, signal));
   return outcomes.map((o) => {
     const where = describeTarget(o.member.target);
     if (o.error === undefined) return { member: o.member, where, snap: o.value };
@@ -182,6 +221,7 @@ export async function groupSnapshots(members: readonly GroupMember[]): Promise<{
 }
 
 export async function runStats(environment: string | undefined, opts: StatsOptions, ctx: Context, runtime: StatsRuntime = {}): Promise<number> {
+  const listen = opts.serve ? parseListen(opts.serve) : undefined;
   const n = processCount(opts.processes);
   const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
   const members = n > 1 ? groupMembers(config, n, opts, ctx) : undefined;
@@ -189,23 +229,23 @@ export async function runStats(environment: string | undefined, opts: StatsOptio
   const where = describeTarget(target);
   const format: StatsFormat = opts.format ?? (opts.serve ? 'prometheus' : 'table');
   const legacy = { legacyStatsNames: opts.legacyStatsNames ?? false };
-  if (opts.serve) {
+  if (listen) {
     if (format !== 'prometheus') throw new InputError('--serve: serves Prometheus text only; drop --format or use --format prometheus', '--serve');
-    const listen = parseListen(opts.serve);
-    const scrape = async () => {
+    const scrapes = new AbortController();
+    const scrape = sharedScrape(async () => {
       if (members) {
-        const snaps = await groupSnapshots(members);
+        const snaps = await groupSnapshots(members, scrapes.signal);
         for (const s of snaps) if (s.error) ctx.stderr.write(`scrape of process ${s.member.id} failed: ${s.error.message}\n`);
         return groupMetrics(snaps.map((s) => ({ process: s.member.id, snapshot: s.snap })), legacy);
       }
       try {
-        return snapshotMetrics(await takeSnapshot(target), legacy);
+        return snapshotMetrics(await takeSnapshot(target, scrapes.signal), legacy);
       } catch (err) {
         if (!(err instanceof ConsoleError)) throw err;
-        ctx.stderr.write(`scrape failed: ${err.message}\n`);
+        if (!scrapes.signal.aborted) ctx.stderr.write(`scrape failed: ${err.message}\n`);
         return downMetrics();
       }
-    };
+    });
     let signal = runtime.signal;
     let cleanup = () => {};
     if (!signal) {
@@ -223,6 +263,7 @@ export async function runStats(environment: string | undefined, opts: StatsOptio
       await serveMetrics({
         ...listen,
         scrape,
+        cancelScrapes: () => scrapes.abort(),
         signal,
         log: (line) => ctx.stderr.write(`${line}\n`),
         ...(runtime.onListening ? { onListening: runtime.onListening } : {}),

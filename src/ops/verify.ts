@@ -11,7 +11,7 @@
  */
 import { Socket } from 'node:net';
 import type { Client } from 'pg';
-import { openClient } from '../pg/open-client.js';
+import { closeClient, openClient } from '../pg/open-client.js';
 import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../apply/pgbouncer-process.js';
 import { resolve } from 'node:path';
 import type { Context } from '../context.js';
@@ -30,6 +30,7 @@ import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
+import { printable } from '../ui/printable.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { memberPath, processCount, tcpListenPorts } from './group.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
@@ -117,6 +118,19 @@ async function checkIni(env: Env, text: string | undefined): Promise<{ checks: C
     const count = parsed.sections.get('pgbouncer')?.size ?? 0;
     const dbs = parsed.sections.get('databases')?.size ?? 0;
     checks.push({ id: 'ini-parses', title: 'pgbouncer.ini parses', status: 'pass', detail: `${paths.ini}: ${dbs} [databases] entr${dbs === 1 ? 'y' : 'ies'}, ${count} settings` });
+  }
+  // pgbouncer reads an included file as if its lines stood here, so it can override anything this
+  // file says (auth_type = trust); pgb-setup never writes %include, so any is someone else's.
+  if (parsed.includes.length > 0) {
+    const shown = parsed.includes.slice(0, 3).map((i) => `line ${i.line}: %include ${printable(i.path)}`);
+    if (parsed.includes.length > 3) shown.push(`${parsed.includes.length - 3} more`);
+    checks.push({
+      id: 'ini-includes',
+      title: 'pgbouncer.ini includes no other file',
+      status: 'fail',
+      detail: `${paths.ini}: ${shown.join('; ')}: pgbouncer applies the included settings too (they can change auth_type, auth_file, listen_addr...), and verify cannot vouch for them; pgb-setup never writes %include`,
+      fix: `put what the included file sets into the profile (--profile/--set), remove the %include line, then ${rerender}`,
+    });
   }
   const expected = parseIniFile(renderPgbouncerIni(config, env.member?.group));
   const diffs = compareIni(parsed, expected);
@@ -308,7 +322,7 @@ async function checkLogin(env: Env): Promise<Check> {
     else if (/ECONNREFUSED|ENOENT|timeout/i.test(msg)) fix = 'pgbouncer is not listening there; see the checks above';
     return { id, title, status: 'fail', detail: `${db.user} to ${db.name} at ${describeTarget(target)}: ${msg}`, fix };
   } finally {
-    await client?.end().catch(() => {});
+    if (client) await closeClient(client);
   }
 }
 
@@ -669,8 +683,9 @@ export function formatChecklist(environment: string, checks: readonly Check[], h
   const width = Math.max(...checks.map((c) => c.title.length));
   const lines = [header, ''];
   for (const c of checks) {
-    lines.push(`${MARK[c.status]}  ${c.title.padEnd(width)}  ${c.detail}`);
-    if (c.fix && (c.status === 'fail' || c.status === 'note')) lines.push(`${' '.repeat(6 + width)}  fix: ${c.fix}`);
+    // Details quote what was found (file lines, SHOW CONFIG values, database names): the shared sanitiser.
+    lines.push(`${MARK[c.status]}  ${c.title.padEnd(width)}  ${printable(c.detail)}`);
+    if (c.fix && (c.status === 'fail' || c.status === 'note')) lines.push(`${' '.repeat(6 + width)}  fix: ${printable(c.fix)}`);
   }
   const count = (s: CheckStatus) => checks.filter((c) => c.status === s).length;
   lines.push('', `${checks.length} checks: ${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped, ${count('note')} notes`);

@@ -14,13 +14,15 @@ async function noPassword(): Promise<string> {
  * Opens a node-postgres connection: loads `pg` only now (it costs start-up time), tags the session
  * as pgb-setup, keeps a server-side disconnect after connect from crashing the process, and closes
  * the socket when the connect fails. The caller turns the raw error into its own message.
+ * `beforeConnect` sees the client before any byte is exchanged (the admin console guards its socket there).
  */
-export async function openClient(config: ClientConfig): Promise<Client> {
+export async function openClient(config: ClientConfig, beforeConnect?: (client: Client) => void): Promise<Client> {
   // node-postgres announces its own API deprecations on stderr; they are for developers, not users.
   process.noDeprecation = true;
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionTimeoutMillis: 10_000, application_name: 'pgb-setup', ...config, password: config.password ?? noPassword });
   client.on('error', () => {});
+  beforeConnect?.(client);
   try {
     await client.connect();
   } catch (e) {
@@ -28,4 +30,15 @@ export async function openClient(config: ClientConfig): Promise<Client> {
     throw e;
   }
   return client;
+}
+
+/**
+ * Ends a connection without trusting the server to close its side: after `graceMs` the socket is
+ * destroyed (a server that never answers Terminate would otherwise hold the process open).
+ */
+export async function closeClient(client: Client, graceMs = 500): Promise<void> {
+  const socket = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  const timer = setTimeout(() => socket?.destroy(), graceMs);
+  await client.end().catch(() => {});
+  clearTimeout(timer);
 }

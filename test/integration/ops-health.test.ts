@@ -84,6 +84,8 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
     const first = await cli(['health', 'development', ...profileArgs]);
     expect(first.code).toBe(0);
     expect(first.out).toMatch(/^PGBOUNCER OK - no client pools yet/);
+    // #11: an idle pgbouncer still gets perfdata (totals), so graphs have no holes.
+    expect(first.out).toMatch(/ \| 'pools'=0;;;0 'clients'=0;;;0 'clients_waiting'=0;;;0 'servers'=0;;;0 'servers_active'=0;;;0( |\n)/);
 
     const c = await connectThrough(bouncer, { user: 'app_user', password: PASSWORD, database: 'appdb' });
     await c.query('select 1');
@@ -96,6 +98,7 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
     expect(r.out).toContain("'appdb/app_user utilisation'=0%;80;100;0");
     expect(r.out).toContain("'appdb/app_user cl_waiting'=0;5;20;0");
     expect(r.out).toContain("'appdb/app_user sv_active'=0;;;0;2");
+    expect(r.out).toContain("'pools'=1;;;0");
   });
 
   it('health: CRITICAL (exit 2) or WARNING (exit 1) while a pool of 2 is saturated by pg_sleep and clients wait', async () => {
@@ -240,7 +243,7 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
     const ctx = captureContext({ env: env() });
     const stop = new AbortController();
     let address: { host: string; port: number } | undefined;
-    const served = runStats('development', { ...parseOpts(profileArgs), serve: '127.0.0.1:0' }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
+    const served = runStats('development', { ...parseOpts(profileArgs), serve: `127.0.0.1:${await freePort()}` }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
     while (!address) await sleep(20);
     const url = `http://127.0.0.1:${address.port}/metrics`;
     const scrape = async () => {

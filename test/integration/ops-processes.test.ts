@@ -180,7 +180,7 @@ describe('ops commands over a 2-process group (pgbouncer 1.24)', () => {
     const stop = new AbortController();
     let address: { host: string; port: number } | undefined;
     const set = profileArgs.filter((_, i) => profileArgs[i - 1] === '--set');
-    const served = runStats('development', { set, pgbouncerVersion: profileArgs[1]!, processes: '2', serve: '127.0.0.1:0' }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
+    const served = runStats('development', { set, pgbouncerVersion: profileArgs[1]!, processes: '2', serve: `127.0.0.1:${await freePort()}` }, ctx, { signal: stop.signal, onListening: (a) => (address = a) });
     while (!address) await sleep(20);
     const body = await (await fetch(`http://127.0.0.1:${address.port}/metrics`)).text();
     stop.abort();

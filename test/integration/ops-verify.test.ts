@@ -3,18 +3,19 @@
  * all checks pass; a world-readable userlist and a stopped pgbouncer are reported with their fix.
  * And the --root form (files under a folder, live checks skipped).
  */
-import { chmod, chown, copyFile, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../support/context.js';
-import { startPgbouncer, type RunningPgbouncer } from '../support/pgbouncer.js';
+import { connectThrough, startPgbouncer, type RunningPgbouncer } from '../support/pgbouncer.js';
 import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { freePort } from '../support/ports.js';
-import { lookupUser } from '../support/proc.js';
+import { lookupUser, signalPid } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 
 const PASSWORD = 'verify me 42';
@@ -113,6 +114,40 @@ describe.each(pgbouncerBinaries())('verify on pgbouncer $label', ({ binary, labe
     expect(matches.detail).toContain('[pgbouncer] default_pool_size: file "5", profile "7"');
     expect(matches.fix).toMatch(/^pgb-setup apply development/);
     expect(checks.find((c) => c.id === 'running-config')!.status).toBe('pass');
+  });
+
+  it('#17.5: a %include granting trust is honoured by pgbouncer, and verify fails on it (exit 1)', async () => {
+    const original = await readFile(ini, 'utf8');
+    const override = join(dir.path, 'override.ini');
+    // Whether a wrong password logs in: the effect of auth_type = trust, seen from a client.
+    const wrongPasswordWorks = async () => {
+      try {
+        await (await connectThrough(bouncer, { user: 'app_user', password: 'not the password', database: 'appdb' })).end();
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const reload = async (trust: boolean) => {
+      signalPid(bouncer.pid, 'SIGHUP');
+      for (let i = 0; i < 100 && (await wrongPasswordWorks()) !== trust; i++) await sleep(50);
+      expect(await wrongPasswordWorks()).toBe(trust);
+    };
+    try {
+      await writeFile(override, '[pgbouncer]\nauth_type = trust\n');
+      await writeFile(ini, `${original}%include ${override}\n`);
+      expect(await wrongPasswordWorks()).toBe(false);
+      // The real pgbouncer takes the include on reload: a wrong password logs in.
+      await reload(true);
+
+      const r = await cli(['verify', 'development', '--ini', ini, '--service-user', 'postgres', ...profileArgs]);
+      expect(r.code).toBe(1);
+      expect(line(r.out, 'pgbouncer.ini includes no other file')).toMatch(new RegExp(`^FAIL .*line \\d+: %include ${override.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: pgbouncer applies the included settings too`));
+      expect(line(r.out, 'pgbouncer.ini includes no other file')).toMatch(/fix: .*remove the %include line/);
+    } finally {
+      await writeFile(ini, original);
+      await reload(false);
+    }
   });
 
   it('reports a stopped pgbouncer with the fix (exit 1)', async () => {

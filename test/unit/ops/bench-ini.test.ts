@@ -91,7 +91,7 @@ describe('pgbouncer.ini as pgbouncer reads it', () => {
   it('sections, quoted database names, comments, no inline comments', () => {
     const ini = parseIniFile(['; c', '# c', '[databases]', '"my ""db""" = host=h dbname=x', 'app=host=a', '', '[PGBOUNCER]', 'Listen_Port = 6432 ; not a comment', '%include /etc/extra.ini'].join('\n'));
     expect(ini.problems).toEqual([]);
-    expect(ini.includes).toEqual(['/etc/extra.ini']);
+    expect(ini.includes).toEqual([{ line: 9, path: '/etc/extra.ini' }]);
     expect(ini.sections.get('databases')).toEqual(new Map([['my "db"', 'host=h dbname=x'], ['app', 'host=a']]));
     expect(ini.sections.get('pgbouncer')!.get('listen_port')).toBe('6432 ; not a comment');
   });

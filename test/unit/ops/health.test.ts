@@ -60,7 +60,8 @@ describe('health: verdict, status line and perfdata', () => {
     expect(r.exitCode).toBe(0);
     expect(formatNagios(r.status, r.summary, r.perfdata)).toBe(
       "PGBOUNCER OK - 1 pool: appdb/app_user 0/2 servers busy (0%), 0 waiting, maxwait 0s | 'appdb/app_user utilisation'=0%;80;100;0 'appdb/app_user cl_active'=1;;;0 " +
-        "'appdb/app_user cl_waiting'=0;5;20;0 'appdb/app_user sv_active'=0;;;0;2 'appdb/app_user sv_idle'=1;;;0 'appdb/app_user maxwait'=0s;1;5;0 'appdb xact_per_s'=40;;;0 'appdb avg_xact_time'=0.025s;;;0\n",
+        "'appdb/app_user cl_waiting'=0;5;20;0 'appdb/app_user sv_active'=0;;;0;2 'appdb/app_user sv_idle'=1;;;0 'appdb/app_user maxwait'=0s;1;5;0 " +
+        "'pools'=1;;;0 'clients'=1;;;0 'clients_waiting'=0;;;0 'servers'=1;;;0 'servers_active'=0;;;0 'appdb xact_per_s'=40;;;0 'appdb avg_xact_time'=0.025s;;;0\n",
     );
   });
 
@@ -82,6 +83,8 @@ describe('health: verdict, status line and perfdata', () => {
     const r = evaluateHealth(snapshot118([]), t, 'x');
     expect(r.status).toBe('OK');
     expect(r.summary).toBe('no client pools yet (no client has connected since pgbouncer started)');
+    // #11: totals even with no pool, so graphs have no holes.
+    expect(r.perfdata).toMatch(/^'pools'=0;;;0 'clients'=0;;;0 'clients_waiting'=0;;;0 'servers'=0;;;0 'servers_active'=0;;;0( |$)/);
     const only = evaluateHealth(snapshot118([{ database: 'appdb', svActive: 2 }, { database: 'other', svActive: 0 }]), t, 'x', { database: 'other' });
     expect(only.pools.map((p) => p.pool.database)).toEqual(['other']);
     expect(only.status).toBe('OK');
@@ -92,7 +95,7 @@ describe('health: verdict, status line and perfdata', () => {
     const line = formatNagios(r.status, `${r.summary}\nsecond | line`, r.perfdata);
     expect(line.split('\n')).toHaveLength(2);
     expect(line.endsWith('\n')).toBe(true);
-    expect(line).toContain("'we_ird_db?x/app_user cl_active'=0;;;0");
+    expect(line).toContain("'we_ird_db\\x0ax/app_user cl_active'=0;;;0");
     expect(line.split(' | ')).toHaveLength(2);
   });
 

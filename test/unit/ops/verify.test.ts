@@ -117,3 +117,45 @@ describe('verify with a fake host', () => {
     expect((await run())('ini-parses')).toMatchObject({ status: 'fail', detail: '/etc/pgbouncer/pgbouncer.ini does not exist' });
   });
 });
+
+describe('verify and %include (#17.5)', () => {
+  it('a %include line fails verify, naming the line, whatever the included file says', async () => {
+    const { fake, run } = await host();
+    const ini = String(fake.files.get('/etc/pgbouncer/pgbouncer.ini')!.content);
+    expect((await run())('ini-includes')).toBeUndefined();
+    fake.file('/etc/pgbouncer/pgbouncer.ini', `${ini}%include /etc/pgbouncer/override.ini\n`, 0o640, 101, 104);
+    fake.file('/etc/pgbouncer/override.ini', '[pgbouncer]\nauth_type = trust\n', 0o640, 101, 104);
+    const check = await run();
+    const lineNo = ini.split('\n').length;
+    expect(check('ini-includes')).toMatchObject({ status: 'fail', title: 'pgbouncer.ini includes no other file' });
+    expect(check('ini-includes').detail).toContain(`line ${lineNo}: %include /etc/pgbouncer/override.ini: pgbouncer applies the included settings too`);
+    expect(check('ini-includes').fix).toMatch(/remove the %include line/);
+    // The main file alone still matches the profile: the include is what verify must not miss.
+    expect(check('ini-matches').status).toBe('pass');
+  });
+
+  it('pgbouncer reads %include only at the start of a line, followed by a blank; a bare one is a syntax error', async () => {
+    const { parseIniFile } = await import('../../../src/ops/ini-file.js');
+    const parsed = parseIniFile('[pgbouncer]\n  %include\t/a.ini\n;%include /b.ini\n%includex /c.ini\n%include\n');
+    expect(parsed.includes).toEqual([{ line: 2, path: '/a.ini' }]);
+    expect(parsed.problems).toEqual(['line 4: not "key = value": %includex /c.ini', 'line 5: not "key = value": %include']);
+  });
+});
+
+describe('verify against a pgbouncer that never closes after Terminate (#17.8)', () => {
+  it('the login and console checks finish within the timeout', async () => {
+    const { healthyScript, startFakeConsole } = await import('../../helpers/fake-console.js');
+    const fake = await startFakeConsole({ ...healthyScript({ 'SELECT 1': { columns: ['?column?'], rows: [['1']] } }), onTerminate: 'ignore' });
+    try {
+      const { run } = await host([`listen_port=${fake.port}`, 'listen_addr=127.0.0.1']);
+      const t0 = Date.now();
+      const check = await run();
+      expect(check('login')).toMatchObject({ status: 'pass' });
+      expect(Date.now() - t0).toBeLessThan(4000);
+      for (let i = 0; i < 100 && fake.open() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(fake.open()).toBe(0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
