@@ -1,7 +1,8 @@
 import type { Context } from '../context.js';
+import { printable } from '../ui/printable.js';
 
 export function printWarnings(warnings: readonly string[], ctx: Context): void {
-  for (const w of warnings) ctx.stderr.write(`warning: ${w}\n`);
+  for (const w of new Set(warnings)) ctx.stderr.write(`warning: ${printable(w)}\n`);
 }
 
 /** Left-aligned columns separated by two spaces; no truncation (gh's rule for piped output). */

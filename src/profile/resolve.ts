@@ -111,17 +111,17 @@ export function setting(config: ResolvedConfig, key: string): SettingValue | und
 }
 
 function formatZodIssues(issues: readonly z.ZodIssue[], sources: Map<string, string>): string[] {
-  return issues.map((issue) => {
+  return issues.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
       const where = path ? `${path}.` : '';
       const hint = path === 'pgbouncer' ? ' (not a pgbouncer setting pgb-setup knows; run "pgb-setup settings")' : '';
-      return keys.map((k) => `${where}${k}: unknown key${hint}${sourceNote(sources, `${where}${k}`)}`).join('\n');
+      return keys.map((k) => `${where}${k}: unknown key${hint}${sourceNote(sources, `${where}${k}`)}`);
     }
     if (issue.code === 'invalid_type' && message.includes('received undefined')) message = 'is required';
-    return `${path || 'profile'}: ${message}${sourceNote(sources, path)}`;
+    return [`${path || 'profile'}: ${message}${sourceNote(sources, path)}`];
   });
 }
 
