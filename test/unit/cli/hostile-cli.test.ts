@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { captureContext } from '../../helpers/context.js';
+import { makeRoot } from '../../helpers/trust.js';
 
 const ENV = { DBNAME: 'app', DBUSER: 'app_user', DBPASS: 'pw-never-printed', DBHOST: '127.0.0.1', PATH: '/nonexistent' };
 
@@ -71,5 +72,132 @@ describe('#11.15 errors are printable and said once', () => {
     expect(r.code).toBe(2);
     expectCleanLines(r.err);
     expect(r.err).toContain('\\u001b]0;title\\u0007');
+  });
+});
+
+describe('#11.3 layering merges; an empty object changes nothing', () => {
+  it('{"pgbouncer": {}} keeps every built-in setting', async () => {
+    const dir = scratch();
+    const base = await run(['config', 'production', '--json', '--pgbouncer-version', '1.18']);
+    const r = await run(['config', 'production', '--json', '--pgbouncer-version', '1.18', '--profile', profile(dir, '{"pgbouncer": {}, "userlist": {}, "database": {}}')]);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out).values).toEqual(JSON.parse(base.out).values);
+  });
+
+  it('{"firewall": {}} keeps allow_from, credited to the built-in profile; an explicit [] replaces it and --explain says so', async () => {
+    const dir = scratch();
+    const kept = await run(['config', 'production', '--json', '--profile', profile(dir, '{"firewall": {}}'), '--pgbouncer-version', '1.18']);
+    expect(kept.code, kept.err).toBe(0);
+    expect(JSON.parse(kept.out).values).toContainEqual({ path: 'firewall.allow_from', value: '["10.0.0.0/8"]', source: 'profile:production' });
+    const p = profile(dir, '{"firewall": {"allow_from": []}}', 'empty-list.json');
+    const emptied = await run(['config', 'production', '--json', '--profile', p, '--pgbouncer-version', '1.18']);
+    expect(JSON.parse(emptied.out).values).toContainEqual({ path: 'firewall.allow_from', value: '[]', source: `--profile ${p}` });
+  });
+
+  it('an empty database entry still adds that database', async () => {
+    const dir = scratch();
+    const out = join(dir, 'o');
+    const r = await run(['render', 'production', '--out', out, '--pgbouncer-version', '1.18', '--profile', profile(dir, '{"databases": {"reports": {}}}')]);
+    expect(r.code, r.err).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(join(out, 'pgbouncer.ini'), 'utf8')).toMatch(/^reports = /m);
+  });
+});
+
+describe('#11.4 prototype keys: one line, exit 2, no pollution', () => {
+  it.each([
+    ['{"__proto__": {"hasOwnProperty": "x"}}', '__proto__'],
+    ['{"__proto__": {"polluted": "y"}}', '__proto__'],
+    ['{"pgbouncer": {"constructor": {"prototype": {"x": 1}}}}', 'pgbouncer.constructor'],
+    ['{"databases": {"prototype": {}}}', 'databases.prototype'],
+  ])('profile %s', async (text, key) => {
+    const dir = scratch();
+    for (const cmd of [['render', 'production', '--out', join(dir, 'o')], ['print-django-settings', 'production'], ['production', '--root', makeRoot(), '--dry-run']]) {
+      const r = await run([...cmd, '--profile', profile(dir, text), '--pgbouncer-version', '1.18']);
+      expect(r.code, r.err).toBe(2);
+      const lines = expectCleanLines(r.err);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^pgb-setup: ${key.replace('.', '\\.')}: unknown key \\(in --profile .*line 1`));
+    }
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it.each(['database.__proto__.toString=x', '__proto__.polluted=1', 'databases.constructor.x=1', 'pgbouncer.prototype=1'])('--set %s', async (set) => {
+    const r = await run(['render', 'production', '--out', join(scratch(), 'o'), '--set', set]);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(/^pgb-setup: --set .*: (__proto__|constructor|prototype): unknown key$/)]);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+describe('#11.6/#11.7 file arguments: regular files only, capped, never echoed', () => {
+  const SECRET = 'root:$y$j9T$SECRET-HASH-never-printed:19000:0:99999:7:::';
+
+  async function withProfile(path: string) {
+    return run(['render', 'production', '--out', join(scratch(), 'o'), '--pgbouncer-version', '1.18', '--profile', path]);
+  }
+
+  it.each([
+    ['/dev/zero', /is a character device, not a regular file/],
+    ['/dev/null', /is a character device, not a regular file/],
+    ['/tmp', /is a directory, not a regular file/],
+    ['/nonexistent/p.json', /cannot read it \(no such file\)/],
+  ])('%s is refused at once, exit 2', async (path, message) => {
+    const r = await withProfile(path);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(message)]);
+    expect(r.err).toContain(`--profile ${path}`);
+  });
+
+  it('a FIFO is refused without opening it (no hang)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fifo = join(scratch(), 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    const r = await withProfile(fifo);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/is a FIFO \(named pipe\), not a regular file/);
+  });
+
+  it('a file over 1 MiB is refused, naming the cap', async () => {
+    const p = profile(scratch(), `{"description": "${'x'.repeat(1024 * 1024)}"}`);
+    const r = await withProfile(p);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/more than the 1 MiB this file may have/);
+  });
+
+  it('a symlink to a password file and a dotenv file given as --profile: position, never bytes', async () => {
+    const dir = scratch();
+    const shadow = profile(dir, `${SECRET}\n`, 'shadow');
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(shadow, join(dir, 'link.json'));
+    for (const [path, line] of [
+      [join(dir, 'link.json'), 'line 1, column 1'],
+      [profile(dir, '# app settings\nDBPASS=SECRET-HASH-never-printed\n', '.env'), 'line 1, column 1'],
+      [profile(dir, '{\n  "database": {"name": "x"},\n  "pgbouncer": {"listen_port": SECRET-HASH-never-printed}\n}\n', 'bad.json'), 'line 3, column 32'],
+    ]) {
+      const r = await withProfile(path!);
+      expect(r.code).toBe(2);
+      expect(r.err).not.toContain('SECRET');
+      expect(expectCleanLines(r.err)).toEqual([expect.stringContaining(`--profile ${path}: not valid JSON (`)]);
+      expect(r.err).toContain(line);
+    }
+  });
+
+  it('a profile that is not UTF-8 names the line, exit 2', async () => {
+    const dir = scratch();
+    const path = join(dir, 'latin1.json');
+    writeFileSync(path, Buffer.concat([Buffer.from('{\n"description": "caf'), Buffer.from([0xe9]), Buffer.from('"\n}\n')]));
+    const r = await withProfile(path);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([`pgb-setup: --profile ${path}: line 2 is not valid UTF-8; save the file as UTF-8`]);
+  });
+
+  it('#11.10 a profile nested 3,000 deep (and 170,000 deep, just under the size cap) is one line, exit 2', async () => {
+    for (const depth of [3000, 170_000]) {
+      const p = profile(scratch(), `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
+      const r = await withProfile(p);
+      expect(r.code).toBe(2);
+      expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(/nested more than 16 levels deep/)]);
+    }
   });
 });
