@@ -1,4 +1,5 @@
-import { visit, printParseErrorCode, type ParseErrorCode } from 'jsonc-parser';
+// The ESM build: esbuild would otherwise bundle the UMD one (package.json main), whose requires it cannot follow.
+import { visit, printParseErrorCode, type ParseErrorCode } from 'jsonc-parser/lib/esm/main.js';
 import { InputError } from '../errors.js';
 
 /**

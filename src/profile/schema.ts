@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SETTINGS } from '../settings/catalogue.js';
-import { safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
+import { PGBOUNCER_INT_MAX, safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
 import { Secret } from './secret.js';
 
 /**
@@ -18,7 +18,11 @@ const port = z.preprocess(numberLike, z.number({ invalid_type_error: PORT }).int
 const count = (min = 0) =>
   z.preprocess(
     numberLike,
-    z.number({ invalid_type_error: 'must be a whole number' }).int({ message: 'must be a whole number' }).min(min, { message: `must be at least ${min}` }),
+    z
+      .number({ invalid_type_error: 'must be a whole number' })
+      .int({ message: 'must be a whole number' })
+      .min(min, { message: `must be at least ${min}` })
+      .max(PGBOUNCER_INT_MAX, { message: `must be at most ${PGBOUNCER_INT_MAX}` }),
   );
 
 /** A PostgreSQL identifier as users type it: any text but control characters, at most 63 bytes. */

@@ -6,6 +6,8 @@
  */
 export type SettingType =
   | { kind: 'int'; min: number; max: number }
+  /** A file mode, read as octal digits like chmod does ("0660", "660" and 660 all mean rw-rw----). */
+  | { kind: 'mode' }
   | { kind: 'secs' }
   | { kind: 'bool' }
   | { kind: 'str'; pattern?: RegExp; hint?: string }
@@ -38,7 +40,7 @@ function add(group: string, key: string, type: SettingType, since = '1.15', relo
 add('listen', 'listen_addr', { kind: 'list', item: /^(\*|[A-Za-z0-9_.:-]+)$/, hint: 'addresses or host names, or *' }, '1.15', false);
 add('listen', 'listen_port', INT(1, 65535), '1.15', false);
 add('listen', 'unix_socket_dir', { kind: 'str', pattern: /^(\/[^\s;#]*)?$/, hint: 'an absolute path, or empty to disable' }, '1.15', false);
-add('listen', 'unix_socket_mode', INT(0, 0o777), '1.15', false);
+add('listen', 'unix_socket_mode', { kind: 'mode' }, '1.15', false);
 add('listen', 'unix_socket_group', { kind: 'str', pattern: /^[A-Za-z0-9_.-]*$/ }, '1.15', false);
 add('listen', 'listen_backlog', INT(1, 65535), '1.15', false);
 add('listen', 'so_reuseport', BOOL, '1.15', false);

@@ -39,8 +39,70 @@ export function listFromString(s: string): string[] {
     .filter((x) => x.length > 0);
 }
 
+/** pgbouncer keeps an int setting in a C int (libusual cf_set_int: strtol, then stored in an int). */
+export const PGBOUNCER_INT_MAX = 2_147_483_647;
+
+/**
+ * Seconds as pgbouncer reads them (libusual cf_set_time_usec): strtod, times 1,000,000, truncated
+ * to whole microseconds. 0.0000001 is read as 0 (a timeout switched off), and 0.000249 as 248 µs,
+ * because the double nearest 0.000249 times 1e6 is just below 249.
+ */
+export function pgbouncerMicroseconds(text: string): number {
+  return Math.trunc(Number(text) * 1e6);
+}
+
+/**
+ * The text for a whole number of microseconds that pgbouncer reads back as exactly that number:
+ * plain decimal (never an exponent), with a nudge in the 7th+ decimal place when the plain form
+ * would be truncated one microsecond short.
+ */
+export function formatMicroseconds(us: number): string {
+  const whole = Math.floor(us / 1e6);
+  const frac = us - whole * 1e6;
+  const plain = frac === 0 ? String(whole) : `${whole}.${String(frac).padStart(6, '0')}`.replace(/0+$/, '');
+  if (pgbouncerMicroseconds(plain) === us) return plain;
+  const six = `${whole}.${String(frac).padStart(6, '0')}`;
+  for (let extra = 1; extra <= 9; extra++) {
+    const nudged = `${six}${'0'.repeat(extra - 1)}1`;
+    if (pgbouncerMicroseconds(nudged) === us) return nudged;
+  }
+  return plain;
+}
+
+/** A value in seconds as a whole number of microseconds, or undefined when it is finer than that. */
+function wholeMicroseconds(seconds: number): number | undefined {
+  const us = Math.round(seconds * 1e6);
+  return Math.abs(seconds * 1e6 - us) < 0.01 ? us : undefined;
+}
+
+/** Seconds, kept as a number; rendered by formatSettingValue through formatMicroseconds. */
+export function secondsSchema(): z.ZodType<number, z.ZodTypeDef, unknown> {
+  return z.preprocess(
+    numberLike,
+    z
+      .number({ message: 'must be a number of seconds, like 30 or 0.5' })
+      .min(0, { message: 'must be 0 or more seconds' })
+      .max(31_536_000, { message: 'must be at most a year' })
+      .refine((v) => wholeMicroseconds(v) !== undefined, {
+        message: 'must be a whole number of microseconds (at most 6 decimals): pgbouncer truncates to microseconds, and would read a smaller value as 0 (off)',
+      }),
+  ) as z.ZodType<number, z.ZodTypeDef, unknown>;
+}
+
+/** "0660", "660" or 660: octal digits, at most 0777; kept as the text pgbouncer reads as octal. */
+function modeSchema(): z.ZodType<SettingValue> {
+  const MESSAGE = 'must be a file mode in octal, like 0660 or 0777 (digits 0-7, at most 0777)';
+  return z
+    .union([z.string(), z.number()], { message: MESSAGE })
+    .transform((v) => String(v).trim().replace(/^0o/i, ''))
+    .refine((v) => /^[0-7]{1,4}$/.test(v) && parseInt(v, 8) <= 0o777, { message: MESSAGE })
+    .transform((v) => `0${parseInt(v, 8).toString(8).padStart(3, '0')}`) as unknown as z.ZodType<SettingValue>;
+}
+
 export function settingSchema(type: SettingType): z.ZodType<SettingValue> {
   switch (type.kind) {
+    case 'mode':
+      return modeSchema();
     case 'int':
       return z.preprocess(
         numberLike,
@@ -51,13 +113,7 @@ export function settingSchema(type: SettingType): z.ZodType<SettingValue> {
           .max(type.max, { message: `must be at most ${type.max}` }),
       ) as z.ZodType<SettingValue>;
     case 'secs':
-      return z.preprocess(
-        numberLike,
-        z
-          .number({ message: 'must be a number of seconds, like 30 or 0.5' })
-          .min(0, { message: 'must be 0 or more seconds' })
-          .max(31_536_000, { message: 'must be at most a year' }),
-      ) as z.ZodType<SettingValue>;
+      return secondsSchema() as z.ZodType<SettingValue>;
     case 'bool':
       return z.preprocess(booleanLike, z.boolean({ invalid_type_error: 'must be true or false (also 1/0, yes/no)' })) as z.ZodType<SettingValue>;
     case 'str': {
@@ -88,5 +144,6 @@ export function settingSchema(type: SettingType): z.ZodType<SettingValue> {
 export function formatSettingValue(value: SettingValue): string {
   if (typeof value === 'boolean') return value ? '1' : '0';
   if (Array.isArray(value)) return value.join(', ');
+  if (typeof value === 'number') return Number.isInteger(value) ? value.toFixed(0) : formatMicroseconds(Math.round(value * 1e6));
   return String(value);
 }

@@ -201,3 +201,67 @@ describe('#11.6/#11.7 file arguments: regular files only, capped, never echoed',
     }
   });
 });
+
+describe('#11.8 numbers render as pgbouncer parses them', () => {
+  async function renderWith(...sets: string[]) {
+    const dir = scratch();
+    const r = await run(['render', 'production', '--out', dir, '--pgbouncer-version', '1.18', ...sets.flatMap((s) => ['--set', s])]);
+    const { existsSync, readFileSync } = await import('node:fs');
+    return { ...r, ini: existsSync(join(dir, 'pgbouncer.ini')) ? readFileSync(join(dir, 'pgbouncer.ini'), 'utf8') : '' };
+  }
+
+  it.each([
+    ['0440', '0440'],
+    ['440', '0440'],
+    ['0777', '0777'],
+    ['0660', '0660'],
+    ['0', '0000'],
+  ])('unix_socket_mode=%s is octal and renders as %s (strtol base 0 reads a leading 0 as octal)', async (given, rendered) => {
+    const r = await renderWith(`unix_socket_mode=${given}`);
+    expect(r.code, r.err).toBe(0);
+    expect(r.ini).toMatch(new RegExp(`^unix_socket_mode = ${rendered}$`, 'm'));
+  });
+
+  it.each(['0800', '1000', '0x1ff', '-1', '511.5'])('unix_socket_mode=%s is refused', async (given) => {
+    const r = await renderWith(`unix_socket_mode=${given}`);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(/^pgb-setup: pgbouncer\.unix_socket_mode: must be a file mode in octal/)]);
+  });
+
+  it.each([
+    ['databases.x.max_db_connections=99999999999999999999', 'databases.x.max_db_connections'],
+    ['databases.x.min_pool_size=2147483648', 'databases.x.min_pool_size'],
+    ['min_pool_size=2147483648', 'pgbouncer.min_pool_size'],
+    ['userlist.iterations=1e20', 'userlist.iterations'],
+    ['userlist.iterations=100000000000000000000', 'userlist.iterations'],
+    ['query_timeout=0.0000001', 'pgbouncer.query_timeout'],
+    ['query_timeout=1e-7', 'pgbouncer.query_timeout'],
+    ['server_lifetime=1.0000005', 'pgbouncer.server_lifetime'],
+  ])('%s is refused, naming %s', async (set, field) => {
+    const r = await renderWith(set);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(new RegExp(`^pgb-setup: ${field.replace(/\./g, '\\.')}: `))]);
+  });
+
+  it.each([
+    ['query_timeout=0.000001', '0.000001'],
+    ['query_timeout=0.5', '0.5'],
+    ['query_timeout=300', '300'],
+    ['query_timeout=0.000249', '0.0002491'],
+  ])('%s renders as %s', async (set, rendered) => {
+    const r = await renderWith(set);
+    expect(r.code, r.err).toBe(0);
+    expect(r.ini).toMatch(new RegExp(`^query_timeout = ${rendered.replace('.', '\\.')}$`, 'm'));
+  });
+
+  it('a JSON number in exponent form renders in plain decimal', async () => {
+    const dir = scratch();
+    const r = await run(['render', 'production', '--out', join(dir, 'o'), '--pgbouncer-version', '1.18', '--profile', profile(dir, '{"pgbouncer": {"query_timeout": 1e-3, "server_lifetime": 3.6e3}}')]);
+    expect(r.code, r.err).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    const ini = readFileSync(join(dir, 'o', 'pgbouncer.ini'), 'utf8');
+    expect(ini).toMatch(/^query_timeout = 0\.001$/m);
+    expect(ini).toMatch(/^server_lifetime = 3600$/m);
+    expect(ini).not.toMatch(/\de[-+]?\d/);
+  });
+});
