@@ -91,7 +91,13 @@ export const profileSchema = z.strictObject({
     })
     .default({}),
   pgbouncer: pgbouncerSettingsSchema.default({}),
-  databases: z.record(identifier, databaseEntrySchema).default({}),
+  databases: z
+    .record(identifier, databaseEntrySchema)
+    .superRefine((dbs, ctx) => {
+      // pgbouncer 1.16+ refuses to start: "database name pgbouncer is reserved".
+      if (Object.hasOwn(dbs, 'pgbouncer')) ctx.addIssue({ code: 'custom', path: ['pgbouncer'], message: '"pgbouncer" is reserved for the admin console (pgbouncer refuses to start); give the entry another name' });
+    })
+    .default({}),
   userlist: z
     .strictObject({
       method: z.enum(['scram-sha-256', 'md5']).default('scram-sha-256'),

@@ -265,3 +265,17 @@ describe('#11.8 numbers render as pgbouncer parses them', () => {
     expect(ini).not.toMatch(/\de[-+]?\d/);
   });
 });
+
+describe('#11.9 the reserved database name', () => {
+  it.each([
+    ['--profile', '{"databases": {"pgbouncer": {"dbname": "app"}}}'],
+    ['--set', 'databases.pgbouncer.dbname=app'],
+  ])('databases.pgbouncer from %s is refused, naming the field', async (how, text) => {
+    const dir = scratch();
+    const r = await run(['render', 'production', '--out', join(dir, 'o'), '--pgbouncer-version', '1.18', how, how === '--profile' ? profile(dir, text) : text]);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(/^pgb-setup: databases\.pgbouncer: "pgbouncer" is reserved for the admin console/)]);
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(dir, 'o'))).toBe(false);
+  });
+});
