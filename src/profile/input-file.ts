@@ -11,12 +11,13 @@ import { InputError } from '../errors.js';
  */
 export const PROFILE_MAX_BYTES = 1024 * 1024;
 
-function kind(s: Stats): string {
+export function kindOf(s: Stats): string {
   if (s.isDirectory()) return 'a directory';
   if (s.isFIFO()) return 'a FIFO (named pipe)';
   if (s.isCharacterDevice()) return 'a character device';
   if (s.isBlockDevice()) return 'a block device';
   if (s.isSocket()) return 'a socket';
+  if (s.isFile()) return 'a regular file';
   return 'not a regular file';
 }
 
@@ -35,7 +36,7 @@ function errnoText(e: unknown): string {
 }
 
 function checkStat(s: Stats, label: string, maxBytes: number): void {
-  if (!s.isFile()) throw new InputError(`${label}: is ${kind(s)}, not a regular file; give a file`, label);
+  if (!s.isFile()) throw new InputError(`${label}: is ${kindOf(s)}, not a regular file; give a file`, label);
   if (s.size > maxBytes) throw new InputError(`${label}: is ${s.size} bytes, more than the ${sizeText(maxBytes)} this file may have`, label);
 }
 

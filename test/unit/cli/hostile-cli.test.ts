@@ -279,3 +279,71 @@ describe('#11.9 the reserved database name', () => {
     expect(existsSync(join(dir, 'o'))).toBe(false);
   });
 });
+
+describe('#11.10/#11.11/#11.15 render --out: checked before anything is written', () => {
+  async function renderTo(out: string) {
+    return run(['render', 'production', '--out', out, '--pgbouncer-version', '1.18']);
+  }
+
+  it.each([
+    ['', /^pgb-setup: --out: empty; name the folder/],
+    ['  ', /^pgb-setup: --out: empty; name the folder/],
+    ['/dev/null', /^pgb-setup: --out \/dev\/null: is a character device, not a folder/],
+  ])('--out %j: one line, exit 2', async (out, message) => {
+    const r = await renderTo(out);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('--out at a regular file, or under one: one line, exit 2, the file untouched', async () => {
+    const dir = scratch();
+    const file = profile(dir, 'keep me\n', 'file');
+    for (const out of [file, join(file, 'sub')]) {
+      const r = await renderTo(out);
+      expect(r.code).toBe(2);
+      expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(/is a regular file, not a folder/)]);
+    }
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+  });
+
+  it.each([
+    ['a dangling symlink at userlist.txt', 'userlist.txt', 'symlink', /userlist\.txt: is a symbolic link/],
+    ['a symlink at pgbouncer.ini', 'pgbouncer.ini', 'symlink', /pgbouncer\.ini: is a symbolic link/],
+    ['a folder at userlist.txt', 'userlist.txt', 'dir', /userlist\.txt: is a directory, not a regular file/],
+    ['a FIFO at userlist.txt', 'userlist.txt', 'fifo', /userlist\.txt: is a FIFO \(named pipe\), not a regular file/],
+  ])('%s: exit 2 and neither file is written', async (_name, target, what, message) => {
+    const { existsSync, mkdirSync, readdirSync, symlinkSync } = await import('node:fs');
+    const { execFileSync } = await import('node:child_process');
+    const out = scratch();
+    if (what === 'symlink') symlinkSync(join(out, 'nowhere'), join(out, target));
+    if (what === 'dir') mkdirSync(join(out, target));
+    if (what === 'fifo') execFileSync('mkfifo', [join(out, target)]);
+    const before = readdirSync(out).sort();
+    const r = await renderTo(out);
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(message)]);
+    expect(readdirSync(out).sort()).toEqual(before);
+    expect(existsSync(join(out, 'nowhere'))).toBe(false);
+  });
+
+  it('a folder this user cannot write: one line, exit 2 (run as nobody)', async () => {
+    const { chmodSync, readdirSync } = await import('node:fs');
+    const { spawnSync } = await import('node:child_process');
+    const { buildCli } = await import('../../helpers/trust.js');
+    if (process.getuid?.() !== 0) return; // needs root to run as another user
+    const entry = await buildCli();
+    const out = scratch();
+    chmodSync(out, 0o755);
+    const r = spawnSync(process.execPath, [entry, 'render', 'production', '--out', join(out, 'sub'), '--pgbouncer-version', '1.18'], {
+      env: { ...ENV, PATH: '/usr/bin:/bin' },
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      cwd: '/',
+    });
+    expect(r.status, r.stderr).toBe(2);
+    expect(expectCleanLines(r.stderr)).toEqual([expect.stringMatching(/^pgb-setup: --out .*: cannot write into .* \(this user may not write there\)$/)]);
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
