@@ -32,6 +32,7 @@ import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { identifierProblem } from '../settings/values.js';
 import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
 import { adminPassword, connectPg, describePg, errorText, isAuthFailure, resolvePgTarget, rootCause, type Connect, type PgAdminFlags, type PgTarget, type SqlClient } from './pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags, type PgbouncerTarget } from './pgbouncer-target.js';
@@ -73,6 +74,9 @@ export function validateRoleName(name: string): void {
   if (Buffer.byteLength(name) > MAX_ROLE_BYTES) {
     throw new InputError(`user name is ${Buffer.byteLength(name)} bytes; PostgreSQL role names are at most ${MAX_ROLE_BYTES} bytes (longer ones are truncated)`, 'username');
   }
+  // The same rule as database.user in a profile (ESC, U+0085, U+FFFD, edge spaces ...).
+  const problem = identifierProblem(name);
+  if (problem) throw new InputError(`user name ${problem}`, 'username');
 }
 
 export function parseIterations(text: string | undefined): number {

@@ -67,6 +67,11 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
   for (const [name, path] of Object.entries(ENV_VARS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
+    // Node.js decodes the environment as UTF-8 before any code runs, turning invalid bytes into
+    // U+FFFD; so U+FFFD is refused (a real one in a password is vanishingly rare), never altered.
+    if (value.includes('\ufffd')) {
+      throw new InputError(`${path}: ${name} (from ${source}) is not valid UTF-8 (or contains U+FFFD); set it as UTF-8 text`, path);
+    }
     setPath(data, path, SECRET_PATHS.has(path) ? new Secret(value) : value);
   }
   return { source, data };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SETTINGS } from '../settings/catalogue.js';
-import { PGBOUNCER_INT_MAX, safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
+import { identifierProblem, PGBOUNCER_INT_MAX, safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
 import { Secret } from './secret.js';
 
 /**
@@ -26,9 +26,10 @@ const count = (min = 0) =>
   );
 
 /** A PostgreSQL identifier as users type it: any text but control characters, at most 63 bytes. */
-const identifier = safeText
-  .refine((s) => s.length > 0, { message: 'must not be empty' })
-  .refine((s) => Buffer.byteLength(s) <= 63, { message: 'must be at most 63 bytes (PostgreSQL truncates longer names)' });
+const identifier = z.string().superRefine((s, ctx) => {
+  const problem = s !== s.trim() ? 'must not start or end with spaces' : identifierProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const hostName = safeText.refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s) || /^\/[^\s'"\\]*$/.test(s), {
   message: 'must be a host name, an IP address or an absolute socket directory',
@@ -62,6 +63,8 @@ const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Se
   { message: 'must not contain NUL or line breaks' },
 ).refine((s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s.reveal()), {
   message: 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text',
+}).refine((s) => !s.reveal().includes('\ufffd'), {
+  message: 'contains U+FFFD, which is what bytes that are not valid UTF-8 turn into; use valid UTF-8 text',
 });
 
 export const databaseEntrySchema = z.strictObject({

@@ -8,15 +8,46 @@ import type { SettingType } from './catalogue.js';
  */
 export type SettingValue = number | boolean | string | string[];
 
+// C0, DEL and C1 controls (U+0085 NEL among them) and the Unicode line/paragraph separators.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-export const safeText = z
-  .string()
-  .refine((s) => !CONTROL.test(s), { message: 'must not contain line breaks or control characters' })
-  .refine((s) => s === s.trim(), { message: 'must not start or end with spaces' })
+/**
+ * What is wrong with a piece of text a user gave (a name, a host, a setting), or undefined.
+ * U+FFFD is refused because it is what Node.js makes of bytes that are not UTF-8 (in argv and the
+ * environment) before any of our code runs: the value would not be what was given.
+ */
+export function textProblem(s: string): string | undefined {
+  if (s !== s.trim()) return 'must not start or end with spaces';
+  return characterProblem(s);
+}
+
+/** The characters no name or value may hold, whoever gives it (a profile, the environment, hash-user). */
+export function characterProblem(s: string): string | undefined {
+  if (CONTROL.test(s)) return 'must not contain line breaks or control characters';
   // A lone surrogate has no UTF-8 form: it would reach the file as U+FFFD, not as what was given.
-  .refine((s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s), { message: 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text' });
+  if (LONE_SURROGATE.test(s)) return 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text';
+  if (s.includes('\ufffd')) return 'contains U+FFFD, which is what bytes that are not valid UTF-8 turn into; use valid UTF-8 text';
+  return undefined;
+}
+
+/**
+ * A PostgreSQL identifier (database, role): the one rule for profiles and hash-user. Profiles also
+ * refuse spaces at either end (a stray space in an env file); hash-user takes a role name verbatim.
+ */
+export function identifierProblem(s: string): string | undefined {
+  if (s.length === 0) return 'must not be empty';
+  const problem = characterProblem(s);
+  if (problem) return problem;
+  if (Buffer.byteLength(s) > 63) return 'must be at most 63 bytes (PostgreSQL truncates longer names)';
+  return undefined;
+}
+
+export const safeText = z.string().superRefine((s, ctx) => {
+  const problem = textProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off']);

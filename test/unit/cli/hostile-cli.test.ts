@@ -347,3 +347,15 @@ describe('#11.10/#11.11/#11.15 render --out: checked before anything is written'
     expect(readdirSync(out)).toEqual([]);
   });
 });
+
+describe('#11.15 one rule for user names: hash-user and the profile agree', () => {
+  it.each(['bob\u001b[2J', 'bob\u0085', 'bob\u2028x', 'bo\ufffdb'])('%j is refused by both, exit 2', async (name) => {
+    const viaHashUser = await run(['hash-user', name, '--password-stdin'], ENV, { readStdin: async () => 'pw' });
+    expect(viaHashUser.code).toBe(2);
+    expect(viaHashUser.out).toBe('');
+    expect(expectCleanLines(viaHashUser.err)).toEqual([expect.stringMatching(/^pgb-setup: user name /)]);
+    const viaProfile = await run(['config', 'production', '--pgbouncer-version', '1.18'], { ...ENV, DBUSER: name });
+    expect(viaProfile.code).toBe(2);
+    expect(expectCleanLines(viaProfile.err)).toEqual([expect.stringMatching(/^pgb-setup: (database\.user|DBUSER)/)]);
+  });
+});
