@@ -28,6 +28,7 @@
 import { md5Secret } from '../auth/md5.js';
 import { scramSecret } from '../auth/scram.js';
 import { formatUserlistEntry, validateUsername } from '../auth/userlist.js';
+import { defaultEnvironment } from '../commands/default-environment.js';
 import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
@@ -118,7 +119,10 @@ export async function runHashUser(username: string, environment: string | undefi
   if (method === 'md5' && opts.iterations !== undefined && opts.iterations !== '4096') {
     throw new InputError('--iterations applies to scram-sha-256 only; an MD5 secret has no iteration count', '--iterations');
   }
-  const config: ResolvedConfig | undefined = environment ? await loadConfig(environment, opts, ctx) : undefined;
+  // Without an environment the profile is needed only to find userlist.txt (--userlist without FILE):
+  // then the installed pgbouncer.ini's environment is used, else production (said on stderr).
+  const profileEnvironment = environment ?? (opts.userlist === true ? await defaultEnvironment(ctx, 'hash-user') : undefined);
+  const config: ResolvedConfig | undefined = profileEnvironment ? await loadConfig(profileEnvironment, opts, ctx) : undefined;
   if (config && method === 'md5' && setting(config, 'auth_type') === 'scram-sha-256') {
     throw new InputError(
       `--method md5: the ${config.environment} profile has auth_type scram-sha-256, which cannot use MD5 secrets (pgbouncer: "user has MD5 secret"); keep the default scram-sha-256`,
