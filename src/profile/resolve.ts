@@ -110,8 +110,17 @@ export function setting(config: ResolvedConfig, key: string): SettingValue | und
   return config.settings.find((s) => s.key === key)?.value;
 }
 
+/** One line per field: the first problem found with a value is the one to fix (the rest follow from it). */
 function formatZodIssues(issues: readonly z.ZodIssue[], sources: Map<string, string>): string[] {
-  return issues.flatMap((issue) => {
+  const seen = new Set<string>();
+  const firstPerField = issues.filter((issue) => {
+    if (issue.code === 'unrecognized_keys') return true;
+    const path = issue.path.map(String).join('.');
+    if (seen.has(path)) return false;
+    seen.add(path);
+    return true;
+  });
+  return firstPerField.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {

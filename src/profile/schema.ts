@@ -35,6 +35,14 @@ const hostName = safeText.refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s) || /^\/[^\s
   message: 'must be a host name, an IP address or an absolute socket directory',
 });
 
+/** DNS names are at most 253 characters; a socket directory must leave room for "/.s.PGSQL.65535" in sun_path (108 bytes). */
+export const MAX_HOST_NAME = 253;
+export const MAX_SOCKET_DIR_BYTES = 92;
+const hostNameLength = (s: string): boolean => (s.startsWith('/') ? Buffer.byteLength(s) <= MAX_SOCKET_DIR_BYTES : s.length <= MAX_HOST_NAME);
+const hostNameChecked = hostName.refine(hostNameLength, {
+  message: `is too long: a host name has at most ${MAX_HOST_NAME} characters, a socket directory at most ${MAX_SOCKET_DIR_BYTES} bytes`,
+});
+
 const cidr = safeText.refine(isCidr, { message: 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8' });
 
 export function isCidr(s: string): boolean {
@@ -68,7 +76,7 @@ const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Se
 });
 
 export const databaseEntrySchema = z.strictObject({
-  host: hostName.optional(),
+  host: hostNameChecked.optional(),
   port: port.optional(),
   dbname: identifier.optional(),
   pool_size: count().optional(),
@@ -87,7 +95,7 @@ export const profileSchema = z.strictObject({
   database: z
     .strictObject({
       name: identifier.refine((s) => s !== 'pgbouncer', { message: '"pgbouncer" is reserved for the admin console' }).optional(),
-      host: hostName.optional(),
+      host: hostNameChecked.optional(),
       port: port.default(5432),
       user: identifier.optional(),
       password: secret.optional(),

@@ -146,5 +146,8 @@ export const SETTING_KEYS: readonly string[] = defs.map((d) => d.key);
 /** Keys a RELOAD cannot change: a change to any of them means a restart. */
 export const RESTART_KEYS: ReadonlySet<string> = new Set(defs.filter((d) => !d.reloadable).map((d) => d.key));
 
+/** The newest pgbouncer release (major.minor) whose settings the catalogue was checked against. */
+export const NEWEST_KNOWN = '1.25';
+
 /** The oldest pgbouncer we render for; older ones lack settings and fixes we rely on. */
 export const OLDEST_SUPPORTED = '1.15';

@@ -44,8 +44,11 @@ export function identifierProblem(s: string): string | undefined {
   return undefined;
 }
 
+/** No setting pgb-setup writes needs more (auth_query is the longest real one, a few hundred). */
+export const MAX_TEXT = 4096;
+
 export const safeText = z.string().superRefine((s, ctx) => {
-  const problem = textProblem(s);
+  const problem = s.length > MAX_TEXT ? `is ${s.length} characters, more than the ${MAX_TEXT} any setting needs` : textProblem(s);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
@@ -162,9 +165,12 @@ export function settingSchema(type: SettingType): z.ZodType<SettingValue> {
     case 'list': {
       const item = type.item;
       const items = z.array(
-        safeText.refine((v) => v.length > 0 && (!item || item.test(v)), {
-          message: `items must be ${type.hint ?? 'non-empty'}`,
-        }),
+        safeText
+          .refine((v) => v.length > 0 && (!item || item.test(v)), {
+            message: `items must be ${type.hint ?? 'non-empty'}`,
+          })
+          // A host name has at most 253 characters, a PostgreSQL name 63 bytes: nothing in a list is longer.
+          .refine((v) => v.length <= 253, { message: 'items must be at most 253 characters' }),
       );
       return z.preprocess((v) => (typeof v === 'string' ? listFromString(v) : v), items) as z.ZodType<SettingValue>;
     }

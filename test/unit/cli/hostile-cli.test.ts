@@ -359,3 +359,46 @@ describe('#11.15 one rule for user names: hash-user and the profile agree', () =
     expect(expectCleanLines(viaProfile.err)).toEqual([expect.stringMatching(/^pgb-setup: (database\.user|DBUSER)/)]);
   });
 });
+
+describe('#11.15 smaller refusals', () => {
+  const long = 'a'.repeat(100_000);
+
+  it.each([
+    [['--set', 'database.password.x=secret-value-1'], /^pgb-setup: --set database\.password\.x: a password never goes on the command line/],
+    [['--set', 'database.password=secret-value-1'], /^pgb-setup: --set database\.password: a password never goes on the command line/],
+    [['--pgbouncer-version', ''], /^pgb-setup: --pgbouncer-version: expected X\.Y or X\.Y\.Z/],
+    [['--pgbouncer-version', '99.99'], /^pgb-setup: --pgbouncer-version: 99\.99 is not a pgbouncer release pgb-setup knows \(1\.15 to 1\.25\)/],
+    [['--pgbouncer-version', '0.9'], /^pgb-setup: --pgbouncer-version: 0\.9 is not a PgBouncer release/],
+    [['--set', `listen_addr=${long}`], /^pgb-setup: pgbouncer\.listen_addr\.0: is 100000 characters, more than/],
+    [['--set', `listen_addr=127.0.0.1,${'a'.repeat(300)}`], /^pgb-setup: pgbouncer\.listen_addr\.1: items must be at most 253 characters/],
+    [['--set', `application_name_add_host=1`, '--set', `server_reset_query=${long}`], /^pgb-setup: pgbouncer\.server_reset_query: is 100000 characters, more than the 4096/],
+  ])('refused: case %#', async (args, message) => {
+    const r = await run(['render', 'production', '--out', join(scratch(), 'o'), ...(args.includes('--pgbouncer-version') ? [] : ['--pgbouncer-version', '1.18']), ...args]);
+    expect(r.code).toBe(2);
+    expect(r.err).not.toContain('secret-value-1');
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(message)]);
+  });
+
+  it.each([
+    ['DBHOST', long, /^pgb-setup: database\.host: is 100000 characters, more than the 4096/],
+    ['DBHOST', 'h'.repeat(254), /^pgb-setup: database\.host: is too long: a host name has at most 253 characters/],
+    ['DBHOST', `/${'d'.repeat(100)}`, /^pgb-setup: database\.host: is too long/],
+    ['PGBOUNCER_HOST', long, /^pgb-setup: pgbouncer\.listen_addr\.0: is 100000 characters/],
+  ])('%s, case %#: refused', async (name, value, message) => {
+    const r = await run(['render', 'production', '--out', join(scratch(), 'o'), '--pgbouncer-version', '1.18'], { ...ENV, [name]: value });
+    expect(r.code).toBe(2);
+    expect(expectCleanLines(r.err)).toEqual([expect.stringMatching(message)]);
+  });
+
+  it('a newer 1.x than the catalogue knows renders what is known, with a warning', async () => {
+    const r = await run(['config', 'production', '--pgbouncer-version', '1.26']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/warning: pgbouncer 1\.26 is newer than 1\.25, the newest pgb-setup knows/);
+  });
+
+  it.each(['0.0001', '0', '', '301', '0x10', '1e3'])('health --timeout %j is refused per its range (0.1 to 300): UNKNOWN, as a Nagios check says bad usage', async (t) => {
+    const r = await run(['health', 'production', '--timeout', t, '--pgbouncer-version', '1.18']);
+    expect(r.code).toBe(3);
+    expect(r.out).toMatch(/^PGBOUNCER UNKNOWN - --timeout: .* must be a number of seconds from 0\.1 to 300/);
+  });
+});
