@@ -7,6 +7,7 @@ import { createNodeSystem } from './system/node-system.js';
 import type { RegisterCommands, RunCommand } from './cli-types.js';
 import { EXTRA_COMMANDS } from './commands/index.js';
 import { printable, withoutOptionValues } from './ui/printable.js';
+import { JsonInputError } from './profile/json-input.js';
 
 /**
  * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
@@ -152,7 +153,9 @@ export async function main(argv: readonly string[], ctx: Context = defaultContex
   try {
     await program.parseAsync([...argv]);
     return code;
-  } catch (e) {
+  } catch (caught) {
+    let e = caught;
+    if (e instanceof JsonInputError) e = await e.located();
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;

@@ -1,5 +1,3 @@
-// The ESM build: esbuild would otherwise bundle the UMD one (package.json main), whose requires it cannot follow.
-import { visit, printParseErrorCode, type ParseErrorCode } from 'jsonc-parser/lib/esm/main.js';
 import { InputError } from '../errors.js';
 
 /**
@@ -12,48 +10,25 @@ import { InputError } from '../errors.js';
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 export const MAX_DEPTH = 16;
 
-function lineColumn(text: string, offset: number): string {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+/**
+ * An error in a JSON file whose position is found only when it is printed: the parser that reports
+ * offsets (jsonc-parser) is loaded on that path alone, not on every run that reads a profile.
+ */
+export class JsonInputError extends InputError {
+  constructor(
+    private readonly label: string,
+    private readonly text: string,
+    private readonly what: { syntax: true } | { key: string; keyPath: string },
+  ) {
+    super('syntax' in what ? `${label}: not valid JSON` : `${what.keyPath}: unknown key (in ${label})`, 'syntax' in what ? label : what.keyPath);
   }
-  return `line ${line}, column ${offset - lineStart + 1}`;
-}
 
-/** Where the first syntax error is, from a parser that reports offsets (only on the error path). */
-function syntaxError(text: string): string {
-  let found: { code: ParseErrorCode; offset: number } | undefined;
-  try {
-    visit(
-      text,
-      {
-        onError: (code, offset) => {
-          found ??= { code, offset };
-        },
-      },
-      { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false },
-    );
-  } catch {
-    // A recursive parser can run out of stack on absurd nesting; the message then has no position.
+  /** The same error with its line and column (never the file's bytes). */
+  async located(): Promise<InputError> {
+    const { syntaxErrorPosition, keyPosition } = await import('./json-position.js');
+    if ('syntax' in this.what) return new InputError(`${this.label}: ${syntaxErrorPosition(this.text)}`, this.field);
+    return new InputError(`${this.what.keyPath}: unknown key (in ${this.label}${keyPosition(this.text, this.what.key)})`, this.field);
   }
-  if (!found) return 'not valid JSON';
-  const what = printParseErrorCode(found.code).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
-  return `not valid JSON (${what} at ${lineColumn(text, found.offset)})`;
-}
-
-/** Line of the first property named `key` (for a forbidden key), best effort. */
-function keyPosition(text: string, key: string): string {
-  let at: number | undefined;
-  try {
-    visit(text, { onObjectProperty: (property, offset) => void (property === key && at === undefined && (at = offset)) });
-  } catch {
-    return '';
-  }
-  return at === undefined ? '' : `, ${lineColumn(text, at)}`;
 }
 
 /** Checks keys and depth without recursion (the object may be nested thousands deep). */
@@ -69,7 +44,7 @@ function checkShape(root: unknown, text: string, label: string): void {
     }
     for (const key of Object.keys(value)) {
       const keyPath = path ? `${path}.${key}` : key;
-      if (FORBIDDEN_KEYS.has(key)) throw new InputError(`${keyPath}: unknown key (in ${label}${keyPosition(text, key)})`, keyPath);
+      if (FORBIDDEN_KEYS.has(key)) throw new JsonInputError(label, text, { key, keyPath });
       stack.push({ value: (value as Record<string, unknown>)[key], path: keyPath, depth: depth + 1 });
     }
   }
@@ -80,7 +55,7 @@ export function parseJsonObject(text: string, label: string): Record<string, unk
   try {
     data = JSON.parse(text);
   } catch {
-    throw new InputError(`${label}: ${syntaxError(text)}`, label);
+    throw new JsonInputError(label, text, { syntax: true });
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new InputError(`${label}: must hold a JSON object ({ ... })`, label);
