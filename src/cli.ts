@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import type { Context } from './context.js';
-import { EXIT, PgbSetupError } from './errors.js';
+import { EXIT, InputError, InputErrors, PgbSetupError } from './errors.js';
 import { packagePath } from './package-root.js';
 import { createNodeSystem } from './system/node-system.js';
 import type { RegisterCommands, RunCommand } from './cli-types.js';
 import { EXTRA_COMMANDS } from './commands/index.js';
+import { printable, withoutOptionValues } from './ui/printable.js';
+import { JsonInputError } from './profile/json-input.js';
 
 /**
  * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
@@ -31,7 +33,12 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
   const run: RunCommand = async (body) => setCode(await body(await getCtx()));
   const program = new Command('pgb-setup');
   // Before the subcommands are added: they copy these settings from their parent when created.
-  if (output) program.configureOutput(output);
+  if (output) {
+    program.configureOutput({
+      ...output,
+      outputError: (text, write) => write(printableLines(withoutOptionValues(text).replace(/\n$/, '').split('\n')).map((l) => `${l}\n`).join('')),
+    });
+  }
   program
     .description('Put a production-grade PgBouncer in front of PostgreSQL for Django, in one command.')
     .version(version(), '-V, --version')
@@ -124,6 +131,25 @@ export function defaultContext(): Context {
   };
 }
 
+/** Each line made printable, and each said once: several checks can find the same problem. */
+function printableLines(lines: readonly string[]): string[] {
+  return [...new Set(lines.map(printable))];
+}
+
+/**
+ * An error from the file system or the runtime that no check turned into a PgbSetupError: said in
+ * one line with the path and the reason (exit 1), not as a stack trace. Anything else is a bug.
+ */
+function systemErrorLine(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code === 'string' && typeof err.syscall === 'string') {
+    const reason = err.message.replace(/^[A-Z]+: /, '').replace(/, [a-z]+ '.*$/s, '');
+    return `${err.path ?? err.syscall}: ${reason} (${err.syscall})`;
+  }
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return 'the input is nested too deeply to process';
+  return undefined;
+}
+
 /** Runs the CLI; returns the exit code instead of exiting, so tests can drive it in-process. */
 export async function main(argv: readonly string[], ctx: Context = defaultContext()): Promise<number> {
   let code = EXIT.ok as number;
@@ -132,17 +158,27 @@ export async function main(argv: readonly string[], ctx: Context = defaultContex
   try {
     await program.parseAsync([...argv]);
     return code;
-  } catch (e) {
+  } catch (caught) {
+    let e = caught;
+    if (e instanceof JsonInputError) e = await e.located();
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }
+    // The one place errors are printed: every line made printable, so nothing a user typed can
+    // move the cursor or fake a line of its own.
     if (e instanceof PgbSetupError) {
-      const lines = e.message.split('\n').map((l) => `pgb-setup: ${l}`);
-      writeErr(`${lines.join('\n')}\n`);
+      // Input errors are one line each by design, so a line break in one is the input's own.
+      const lines = e instanceof InputErrors ? e.problems : e instanceof InputError ? [e.message] : e.message.split('\n');
+      writeErr(printableLines(lines).map((l) => `pgb-setup: ${l}\n`).join(''));
       return e.exitCode;
     }
-    writeErr(`pgb-setup: internal error (this is a bug, please report it):\n${(e as Error).stack ?? String(e)}\n`);
+    const known = systemErrorLine(e);
+    if (known) {
+      writeErr(`pgb-setup: ${printable(known)}\n`);
+      return EXIT.failed;
+    }
+    writeErr(`pgb-setup: internal error (this is a bug, please report it):\n${printable((e as Error).stack ?? String(e)).replace(/\\u000a/g, '\n')}\n`);
     return EXIT.failed;
   }
 }

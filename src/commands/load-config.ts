@@ -4,7 +4,8 @@ import { parsePgbouncerVersion, parseVersionArg } from '../facts/pgbouncer-versi
 import { envLayer, loadBuiltinProfile, loadProfileFile, readEnvFile, setLayer, type Layer } from '../profile/layers.js';
 import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
-import { OLDEST_SUPPORTED } from '../settings/catalogue.js';
+import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
+import { versionAtLeast } from '../settings/version.js';
 
 /** The flags every command that reads a profile accepts. */
 export interface ProfileOptions {
@@ -40,9 +41,19 @@ export function profileLayers(environment: string, opts: ProfileOptions, ctx: Co
 
 /** The pgbouncer version to render for: the flag, else the installed binary, else the oldest we support. */
 export async function targetVersion(opts: ProfileOptions, ctx: Context, detected?: string, noLiveDetection = false): Promise<TargetVersion & { warning?: string }> {
-  if (opts.pgbouncerVersion) {
+  if (opts.pgbouncerVersion !== undefined) {
     const v = parseVersionArg(opts.pgbouncerVersion);
-    return { version: `${v.major}.${v.minor}.${v.patch}`, source: '--pgbouncer-version' };
+    const version = `${v.major}.${v.minor}.${v.patch}`;
+    // A flag names a release pgb-setup must know: pgbouncer has been 1.x since 2010 and adds a
+    // handful of settings per minor release, so a newer 1.x gets what is known (with a warning);
+    // another major is a different program as far as the catalogue is concerned.
+    if (v.major !== 1) {
+      throw new InputError(`--pgbouncer-version: ${v.text} is not a pgbouncer release pgb-setup knows (${OLDEST_SUPPORTED} to ${NEWEST_KNOWN}); name the version of the pgbouncer you run`, '--pgbouncer-version');
+    }
+    if (!versionAtLeast(NEWEST_KNOWN, `${v.major}.${v.minor}`)) {
+      return { version, source: '--pgbouncer-version', warning: `pgbouncer ${v.major}.${v.minor} is newer than ${NEWEST_KNOWN}, the newest pgb-setup knows: rendering only the settings ${NEWEST_KNOWN} has` };
+    }
+    return { version, source: '--pgbouncer-version' };
   }
   if (detected) return { version: detected, source: 'installed pgbouncer' };
   const binary = noLiveDetection ? undefined : await ctx.system.which('pgbouncer');

@@ -2,7 +2,7 @@ import { printable } from '../ui/printable.js';
 import type { Context } from '../context.js';
 
 export function printWarnings(warnings: readonly string[], ctx: Context): void {
-  for (const w of warnings) ctx.stderr.write(`warning: ${w}\n`);
+  for (const w of new Set(warnings)) ctx.stderr.write(`warning: ${printable(w)}\n`);
 }
 
 /**

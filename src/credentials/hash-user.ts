@@ -28,10 +28,12 @@
 import { md5Secret } from '../auth/md5.js';
 import { iterationsInRange, SCRAM_ITERATIONS_RANGE, scramSecret } from '../auth/scram.js';
 import { formatUserlistEntry, validateUsername } from '../auth/userlist.js';
+import { defaultEnvironment } from '../commands/default-environment.js';
 import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { identifierProblem } from '../settings/values.js';
 import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
 import type { ScramLoginResult, ScramLoginTarget } from '../pg/scram-login.js';
 import {
@@ -94,6 +96,9 @@ export function validateRoleName(name: string): void {
   if (Buffer.byteLength(name) > MAX_ROLE_BYTES) {
     throw new InputError(`user name is ${Buffer.byteLength(name)} bytes; PostgreSQL role names are at most ${MAX_ROLE_BYTES} bytes (longer ones are truncated)`, 'username');
   }
+  // The same rule as database.user in a profile (ESC, U+0085, U+FFFD, edge spaces ...).
+  const problem = identifierProblem(name);
+  if (problem) throw new InputError(`user name ${problem}`, 'username');
 }
 
 export function parseIterations(text: string | undefined): number {
@@ -138,7 +143,10 @@ export async function runHashUser(username: string, environment: string | undefi
   if (method === 'md5' && opts.iterations !== undefined && opts.iterations !== '4096') {
     throw new InputError('--iterations applies to scram-sha-256 only; an MD5 secret has no iteration count', '--iterations');
   }
-  const config: ResolvedConfig | undefined = environment ? await loadConfig(environment, opts, ctx) : undefined;
+  // Without an environment the profile is needed only to find userlist.txt (--userlist without FILE):
+  // then the installed pgbouncer.ini's environment is used, else production (said on stderr).
+  const profileEnvironment = environment ?? (opts.userlist === true ? await defaultEnvironment(ctx, 'hash-user') : undefined);
+  const config: ResolvedConfig | undefined = profileEnvironment ? await loadConfig(profileEnvironment, opts, ctx) : undefined;
   if (config && method === 'md5' && setting(config, 'auth_type') === 'scram-sha-256') {
     throw new InputError(
       `--method md5: the ${config.environment} profile has auth_type scram-sha-256, which cannot use MD5 secrets (pgbouncer: "user has MD5 secret"); keep the default scram-sha-256`,

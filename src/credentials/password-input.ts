@@ -27,6 +27,8 @@ export const askSecretOnStderr: AskSecret = async (message) => {
 function checkPassword(password: string, what: string): void {
   if (password === '') throw new InputError(`${what} is empty; PostgreSQL clients never send an empty password`, 'password');
   if (password.includes('\0')) throw new InputError(`${what} contains a NUL character, which PostgreSQL clients cannot send`, 'password');
+  // What a terminal or a pipe of non-UTF-8 bytes becomes once decoded: the verifier would be for other text.
+  if (password.includes('\ufffd')) throw new InputError(`${what} is not valid UTF-8 (or contains U+FFFD); use UTF-8 text`, 'password');
 }
 
 export interface PasswordSourceOptions {

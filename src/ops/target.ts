@@ -33,8 +33,8 @@ export function parsePort(value: string, flag: string): number {
 
 export function parseTimeoutMs(value: string | undefined, fallbackSeconds: number): number {
   if (value === undefined) return fallbackSeconds * 1000;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 300) throw new InputError(`--timeout: "${value}" must be a number of seconds from 0.1 to 300`, '--timeout');
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n < 0.1 || n > 300) throw new InputError(`--timeout: "${value}" must be a number of seconds from 0.1 to 300`, '--timeout');
   return Math.round(n * 1000);
 }
 

@@ -1,9 +1,11 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { InputError } from '../errors.js';
 import { packagePath } from '../package-root.js';
 import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
+import { readInputFile } from './input-file.js';
+import { FORBIDDEN_KEYS, parseJsonObject } from './json-input.js';
 import { SECRET_PATHS } from './schema.js';
 
 /**
@@ -37,25 +39,11 @@ export function loadProfileFile(path: string): Layer {
 }
 
 function readJsonObject(path: string, label: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`${label}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, label);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`${label}: not valid JSON (${(e as Error).message})`, label);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new InputError(`${label}: must hold a JSON object`, label);
-  }
-  if (hasSecret(data as Record<string, unknown>)) {
+  const data = parseJsonObject(readInputFile(path, label), label);
+  if (hasSecret(data)) {
     throw new InputError(`${label}: database.password must not be kept in a profile; set DBPASS in the environment or an --env-file`, 'database.password');
   }
-  return data as Record<string, unknown>;
+  return data;
 }
 
 function hasSecret(data: Record<string, unknown>): boolean {
@@ -79,18 +67,21 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
   for (const [name, path] of Object.entries(ENV_VARS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
+    // Node.js decodes the environment as UTF-8 before any code runs, turning invalid bytes into
+    // U+FFFD; so U+FFFD is refused (a real one in a password is vanishingly rare), never altered.
+    if (value.includes('\ufffd')) {
+      throw new InputError(`${path}: ${name} (from ${source}) is not valid UTF-8 (or contains U+FFFD); set it as UTF-8 text`, path);
+    }
     setPath(data, path, SECRET_PATHS.has(path) ? new Secret(value) : value);
   }
   return { source, data };
 }
 
+/** An env file holds a few variables: 64 KiB is far more than any needs. */
+const ENV_FILE_MAX_BYTES = 64 * 1024;
+
 export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new InputError(`--env-file ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, '--env-file');
-  }
+  const text = readInputFile(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES);
   return parseEnv(text) as Record<string, string>;
 }
 
@@ -106,7 +97,9 @@ export function setLayer(assignments: readonly string[]): Layer {
     const value = assignment.slice(eq + 1);
     const path = SETTINGS_BY_KEY.has(key) ? `pgbouncer.${key}` : key;
     const [section, ...rest] = path.split('.');
-    if (SECRET_PATHS.has(path)) {
+    const forbidden = path.split('.').find((p) => FORBIDDEN_KEYS.has(p));
+    if (forbidden !== undefined) throw new InputError(`--set ${key}: ${forbidden}: unknown key`, '--set');
+    if ([...SECRET_PATHS].some((secret) => path === secret || path.startsWith(`${secret}.`))) {
       throw new InputError(`--set ${key}: a password never goes on the command line (other users can read it in ps); set DBPASS in the environment or an --env-file`, path);
     }
     if (!section || !SET_SECTIONS.includes(section) || rest.length === 0 || (section === 'pgbouncer' && !SETTINGS_BY_KEY.has(rest.join('.')))) {
@@ -119,13 +112,25 @@ export function setLayer(assignments: readonly string[]): Layer {
 
 export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
+  // Never walk into Object.prototype: refused where keys come in, and here again for safety.
+  const bad = parts.find((p) => FORBIDDEN_KEYS.has(p));
+  if (bad !== undefined) throw new InputError(`${path}: unknown key`, path);
   let node = target;
   for (const part of parts.slice(0, -1)) {
-    const next = node[part];
+    const next = Object.hasOwn(node, part) ? node[part] : undefined;
     if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
     node = node[part] as Record<string, unknown>;
   }
   node[parts[parts.length - 1]!] = value;
+}
+
+function getPath(target: Record<string, unknown>, path: string): unknown {
+  let node: unknown = target;
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -152,13 +157,26 @@ export interface Merged {
   sources: Map<string, string>;
 }
 
+/**
+ * Layers merge key by key: a later layer replaces only the leaves it names. An empty object
+ * changes nothing (`{"pgbouncer": {}}` keeps every built-in setting) except that it creates a key
+ * that was not there (`{"databases": {"reports": {}}}` adds an entry with defaults); a list is a
+ * leaf, so an explicit empty list does replace one, and `config --explain` credits that layer.
+ */
 export function mergeLayers(layers: readonly Layer[]): Merged {
   const data: Record<string, unknown> = {};
   const sources = new Map<string, string>();
   for (const layer of layers) {
     for (const [path, value] of flatten(layer.data)) {
-      if (path.startsWith('why.') || path === 'description' || path === '$schema') {
+      if (path.startsWith('why.') || path === 'why' || path === 'description' || path === '$schema') {
         if (layer.source.startsWith('profile:') || layer.source.startsWith('--profile')) setPath(data, path, value);
+        continue;
+      }
+      if (isPlainObject(value) && Object.keys(value).length === 0) {
+        if (getPath(data, path) === undefined) {
+          setPath(data, path, {});
+          sources.set(path, layer.source);
+        }
         continue;
       }
       setPath(data, path, value);

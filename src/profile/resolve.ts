@@ -110,18 +110,27 @@ export function setting(config: ResolvedConfig, key: string): SettingValue | und
   return config.settings.find((s) => s.key === key)?.value;
 }
 
+/** One line per field: the first problem found with a value is the one to fix (the rest follow from it). */
 function formatZodIssues(issues: readonly z.ZodIssue[], sources: Map<string, string>): string[] {
-  return issues.map((issue) => {
+  const seen = new Set<string>();
+  const firstPerField = issues.filter((issue) => {
+    if (issue.code === 'unrecognized_keys') return true;
+    const path = issue.path.map(String).join('.');
+    if (seen.has(path)) return false;
+    seen.add(path);
+    return true;
+  });
+  return firstPerField.flatMap((issue) => {
     const path = issue.path.map(String).join('.');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
       const where = path ? `${path}.` : '';
       const hint = path === 'pgbouncer' ? ' (not a pgbouncer setting pgb-setup knows; run "pgb-setup settings")' : '';
-      return keys.map((k) => `${where}${k}: unknown key${hint}${sourceNote(sources, `${where}${k}`)}`).join('\n');
+      return keys.map((k) => `${where}${k}: unknown key${hint}${sourceNote(sources, `${where}${k}`)}`);
     }
     if (issue.code === 'invalid_type' && message.includes('received undefined')) message = 'is required';
-    return `${path || 'profile'}: ${message}${sourceNote(sources, path)}`;
+    return [`${path || 'profile'}: ${message}${sourceNote(sources, path)}`];
   });
 }
 

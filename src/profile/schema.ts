@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SCRAM_MAX_ITERATIONS } from '../auth/scram.js';
 import { SETTINGS } from '../settings/catalogue.js';
-import { safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
+import { identifierProblem, PGBOUNCER_INT_MAX, safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
 import { Secret } from './secret.js';
 
 /**
@@ -19,16 +19,29 @@ const port = z.preprocess(numberLike, z.number({ invalid_type_error: PORT }).int
 const count = (min = 0) =>
   z.preprocess(
     numberLike,
-    z.number({ invalid_type_error: 'must be a whole number' }).int({ message: 'must be a whole number' }).min(min, { message: `must be at least ${min}` }),
+    z
+      .number({ invalid_type_error: 'must be a whole number' })
+      .int({ message: 'must be a whole number' })
+      .min(min, { message: `must be at least ${min}` })
+      .max(PGBOUNCER_INT_MAX, { message: `must be at most ${PGBOUNCER_INT_MAX}` }),
   );
 
 /** A PostgreSQL identifier as users type it: any text but control characters, at most 63 bytes. */
-const identifier = safeText
-  .refine((s) => s.length > 0, { message: 'must not be empty' })
-  .refine((s) => Buffer.byteLength(s) <= 63, { message: 'must be at most 63 bytes (PostgreSQL truncates longer names)' });
+const identifier = z.string().superRefine((s, ctx) => {
+  const problem = s !== s.trim() ? 'must not start or end with spaces' : identifierProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const hostName = safeText.refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s) || /^\/[^\s'"\\]*$/.test(s), {
   message: 'must be a host name, an IP address or an absolute socket directory',
+});
+
+/** DNS names are at most 253 characters; a socket directory must leave room for "/.s.PGSQL.65535" in sun_path (108 bytes). */
+export const MAX_HOST_NAME = 253;
+export const MAX_SOCKET_DIR_BYTES = 92;
+const hostNameLength = (s: string): boolean => (s.startsWith('/') ? Buffer.byteLength(s) <= MAX_SOCKET_DIR_BYTES : s.length <= MAX_HOST_NAME);
+const hostNameChecked = hostName.refine(hostNameLength, {
+  message: `is too long: a host name has at most ${MAX_HOST_NAME} characters, a socket directory at most ${MAX_SOCKET_DIR_BYTES} bytes`,
 });
 
 const cidr = safeText.refine(isCidr, { message: 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8' });
@@ -59,10 +72,12 @@ const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Se
   { message: 'must not contain NUL or line breaks' },
 ).refine((s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s.reveal()), {
   message: 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text',
+}).refine((s) => !s.reveal().includes('\ufffd'), {
+  message: 'contains U+FFFD, which is what bytes that are not valid UTF-8 turn into; use valid UTF-8 text',
 });
 
 export const databaseEntrySchema = z.strictObject({
-  host: hostName.optional(),
+  host: hostNameChecked.optional(),
   port: port.optional(),
   dbname: identifier.optional(),
   pool_size: count().optional(),
@@ -81,14 +96,20 @@ export const profileSchema = z.strictObject({
   database: z
     .strictObject({
       name: identifier.refine((s) => s !== 'pgbouncer', { message: '"pgbouncer" is reserved for the admin console' }).optional(),
-      host: hostName.optional(),
+      host: hostNameChecked.optional(),
       port: port.default(5432),
       user: identifier.optional(),
       password: secret.optional(),
     })
     .default({}),
   pgbouncer: pgbouncerSettingsSchema.default({}),
-  databases: z.record(identifier, databaseEntrySchema).default({}),
+  databases: z
+    .record(identifier, databaseEntrySchema)
+    .superRefine((dbs, ctx) => {
+      // pgbouncer 1.16+ refuses to start: "database name pgbouncer is reserved".
+      if (Object.hasOwn(dbs, 'pgbouncer')) ctx.addIssue({ code: 'custom', path: ['pgbouncer'], message: '"pgbouncer" is reserved for the admin console (pgbouncer refuses to start); give the entry another name' });
+    })
+    .default({}),
   userlist: z
     .strictObject({
       method: z.enum(['scram-sha-256', 'md5']).default('scram-sha-256'),

@@ -6,6 +6,8 @@
  */
 export type SettingType =
   | { kind: 'int'; min: number; max: number }
+  /** A file mode, read as octal digits like chmod does ("0660", "660" and 660 all mean rw-rw----). */
+  | { kind: 'mode' }
   | { kind: 'secs' }
   | { kind: 'bool' }
   | { kind: 'str'; pattern?: RegExp; hint?: string }
@@ -38,7 +40,7 @@ function add(group: string, key: string, type: SettingType, since = '1.15', relo
 add('listen', 'listen_addr', { kind: 'list', item: /^(\*|[A-Za-z0-9_.:-]+)$/, hint: 'addresses or host names, or *' }, '1.15', false);
 add('listen', 'listen_port', INT(1, 65535), '1.15', false);
 add('listen', 'unix_socket_dir', { kind: 'str', pattern: /^(\/[^\s;#]*)?$/, hint: 'an absolute path, or empty to disable' }, '1.15', false);
-add('listen', 'unix_socket_mode', INT(0, 0o777), '1.15', false);
+add('listen', 'unix_socket_mode', { kind: 'mode' }, '1.15', false);
 add('listen', 'unix_socket_group', { kind: 'str', pattern: /^[A-Za-z0-9_.-]*$/ }, '1.15', false);
 add('listen', 'listen_backlog', INT(1, 65535), '1.15', false);
 add('listen', 'so_reuseport', BOOL, '1.15', false);
@@ -143,6 +145,9 @@ export const SETTING_KEYS: readonly string[] = defs.map((d) => d.key);
 
 /** Keys a RELOAD cannot change: a change to any of them means a restart. */
 export const RESTART_KEYS: ReadonlySet<string> = new Set(defs.filter((d) => !d.reloadable).map((d) => d.key));
+
+/** The newest pgbouncer release (major.minor) whose settings the catalogue was checked against. */
+export const NEWEST_KNOWN = '1.25';
 
 /** The oldest pgbouncer we render for; older ones lack settings and fixes we rely on. */
 export const OLDEST_SUPPORTED = '1.15';

@@ -11,13 +11,15 @@
  *    %include, list item or connection parameter added), and userlist.txt has exactly the users
  *    asked for, with every line that was there before kept byte for byte.
  */
-import { readFileSync, rmSync, writeFileSync, mkdtempSync, chmodSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, mkdtempSync, chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, truncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../../src/auth/scram.js';
-import { SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
+import { SETTINGS, SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
+import { pgbouncerMicroseconds } from '../../../src/settings/values.js';
 import { listItems, parseConnString, parseIniLikePgbouncer, readAuthFileLikePgbouncer } from '../../helpers/pgbouncer-model.js';
 import { copyTree, snapshotTree } from '../../helpers/tree.js';
 import { makeRoot, recordFigures, runInProcess, type CliResult } from '../../helpers/trust.js';
@@ -384,6 +386,263 @@ describe('odd files already on disk', () => {
         return true;
       }),
       { numRuns: 100 * RUNS },
+    );
+  }, TIMEOUT);
+});
+
+// ---- classes of #11: layered objects, numbers as pgbouncer parses them, file arguments -----------
+
+/** Every stderr line is pgb-setup's own, printable, said once; never a stack trace. */
+function expectOneLineErrors(stderr: string, why: string): void {
+  const lines = stderr.replace(/\n$/, '').split('\n').filter((l) => !l.startsWith('warning: ') && !l.startsWith('note: '));
+  expect(lines.length, why).toBeGreaterThan(0);
+  for (const l of lines) {
+    expect(l, why).toMatch(/^pgb-setup: /);
+    expect(l, why).not.toMatch(/internal error|^\s+at /);
+    // eslint-disable-next-line no-control-regex
+    expect(l, why).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  }
+  expect(new Set(lines).size, why).toBe(lines.length);
+}
+
+const PROTO_KEYS = ['__proto__', 'constructor', 'prototype'];
+const SECTIONS = ['database', 'pgbouncer', 'databases', 'userlist', 'firewall', 'server', 'host', 'django'];
+
+/** A JSON text (built by hand, so __proto__ stays an own key as JSON.parse makes it). */
+const layeredJson: fc.Arbitrary<string> = fc.letrec<{ node: string; obj: string }>((tie) => ({
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.constantFrom('{}', '[]', '1', '"x"', 'null'), tie('obj')),
+  obj: fc
+    .array(fc.tuple(fc.oneof(fc.constantFrom(...PROTO_KEYS, ...SECTIONS, 'listen_port', 'allow_from', 'app', ''), fc.string({ maxLength: 4 })), tie('node')), { maxLength: 3 })
+    .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+})).obj;
+
+/** Only empty objects under known sections (databases included): must change nothing at all. */
+const emptyLayers = fc.subarray(SECTIONS).map((keys) => JSON.stringify(Object.fromEntries(keys.map((k) => [k, {}]))));
+
+describe('layered objects (#11.3, #11.4, #11.10)', () => {
+  let dir: string;
+  let baseline: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pgb-trust-layers-'));
+    const r = await runInProcess(['config', 'production', '--json', '--pgbouncer-version', '1.18'], ENV);
+    baseline = JSON.stringify(JSON.parse(r.stdout).values);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('any nesting of objects, lists and prototype keys: exit 0 or one line per problem (exit 2); Object.prototype untouched', async () => {
+    const file = join(dir, 'layered.json');
+    await fc.assert(
+      fc.asyncProperty(layeredJson, async (text) => {
+        counts['layered profile'] = (counts['layered profile'] ?? 0) + 1;
+        writeFileSync(file, text);
+        const r = await runInProcess(['config', 'production', '--json', '--pgbouncer-version', '1.18', '--profile', file], ENV);
+        expect([0, 2], `${text}\n${r.stderr}`).toContain(r.code);
+        if (r.code === 2) expectOneLineErrors(r.stderr, text);
+        if (PROTO_KEYS.some((k) => text.includes(`"${k}":`))) expect(r.code, text).toBe(2);
+        expect(Object.getOwnPropertyNames(Object.prototype).sort(), text).toEqual(OBJECT_PROTOTYPE_KEYS);
+        return true;
+      }),
+      { numRuns: 300 * RUNS },
+    );
+  }, TIMEOUT);
+
+  it('a profile of empty objects changes no value and no credit', async () => {
+    const file = join(dir, 'empty.json');
+    await fc.assert(
+      fc.asyncProperty(emptyLayers, async (text) => {
+        counts['empty layers'] = (counts['empty layers'] ?? 0) + 1;
+        writeFileSync(file, text);
+        const r = await runInProcess(['config', 'production', '--json', '--pgbouncer-version', '1.18', '--profile', file], ENV);
+        expect(r.code, `${text}\n${r.stderr}`).toBe(0);
+        expect(JSON.stringify(JSON.parse(r.stdout).values), text).toBe(baseline);
+        return true;
+      }),
+      { numRuns: 100 * RUNS },
+    );
+  }, TIMEOUT);
+
+  it('--set paths through any key: prototype keys are one line, exit 2', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.constantFrom(...PROTO_KEYS, ...SECTIONS, 'password', 'x'), fc.string({ maxLength: 3 })), { minLength: 1, maxLength: 4 }), hostile, async (parts, v) => {
+        counts['--set path'] = (counts['--set path'] ?? 0) + 1;
+        const r = await runInProcess(['config', 'production', '--pgbouncer-version', '1.18', '--set', `${parts.join('.')}=${v}`], ENV);
+        expect([0, 2]).toContain(r.code);
+        if (r.code === 2) expectOneLineErrors(r.stderr, parts.join('.'));
+        if (parts.some((p) => PROTO_KEYS.includes(p))) expect(r.code).toBe(2);
+        expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(OBJECT_PROTOTYPE_KEYS);
+        return true;
+      }),
+      { numRuns: 200 * RUNS },
+    );
+  }, TIMEOUT);
+});
+
+const OBJECT_PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).sort();
+
+describe('numbers as pgbouncer parses them (#11.8)', () => {
+  const SECS = SETTINGS.filter((d) => d.type.kind === 'secs' && d.since === '1.15').map((d) => d.key);
+  const INTS = SETTINGS.filter((d) => d.type.kind === 'int' && d.since === '1.15' && !['listen_port', 'min_pool_size', 'verbose'].includes(d.key)).map((d) => d.key);
+  const number = fc.oneof(
+    fc.double({ min: 0, max: 4e7, noNaN: true }).map(String),
+    fc.integer({ min: 0, max: 31_536_000_000_000 }).map((us) => (us / 1e6).toString()),
+    fc.tuple(fc.integer({ min: 0, max: 99_999 }), fc.integer({ min: 0, max: 9_999_999 })).map(([a, b]) => `${a}.${String(b).padStart(7, '0')}`),
+    fc.constantFrom('1e-7', '0.0000001', '1e20', '99999999999999999999', '2147483648', '2147483647', '-1', '0x10', '010', '1.5e3', '0.000249'),
+  );
+  let dir: string;
+  beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'pgb-trust-numbers-'))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function renderOne(key: string, v: string, how: 'set' | 'json'): Promise<{ code: number; stderr: string; line?: string }> {
+    const out = join(dir, 'o');
+    const args = ['render', 'production', '--out', out, '--pgbouncer-version', '1.18'];
+    if (how === 'set') args.push('--set', `${key}=${v}`);
+    else {
+      const isJsonNumber = (() => {
+        try {
+          return typeof JSON.parse(v) === 'number';
+        } catch {
+          return false;
+        }
+      })();
+      writeFileSync(join(dir, 'n.json'), `{"pgbouncer": {${JSON.stringify(key)}: ${isJsonNumber ? v : JSON.stringify(v)}}}`);
+      args.push('--profile', join(dir, 'n.json'));
+    }
+    const r = await runInProcess(args, ENV);
+    const line = r.code === 0 ? new RegExp(`^${key} = (.*)$`, 'm').exec(readFileSync(join(out, 'pgbouncer.ini'), 'utf8'))?.[1] : undefined;
+    return { code: r.code, stderr: r.stderr, line };
+  }
+
+  it('seconds: accepted only in whole microseconds, rendered in plain decimal that strtod*1e6 truncation reads back exactly', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...SECS), number, fc.constantFrom<'set' | 'json'>('set', 'json'), async (key, v, how) => {
+        counts['seconds'] = (counts['seconds'] ?? 0) + 1;
+        const r = await renderOne(key, v, how);
+        if (r.code === 2) {
+          expectOneLineErrors(r.stderr, v);
+          expect(r.stderr).toContain(`pgbouncer.${key}`);
+          return true;
+        }
+        expect(r.code, `${key}=${v}\n${r.stderr}`).toBe(0);
+        const given = Number(v);
+        expect(r.line, v).toMatch(/^\d+(\.\d+)?$/);
+        expect(pgbouncerMicroseconds(r.line!), `${v} -> ${r.line}`).toBe(Math.round(given * 1e6));
+        expect(Math.abs(given * 1e6 - Math.round(given * 1e6)), v).toBeLessThan(0.01);
+        return true;
+      }),
+      { numRuns: 300 * RUNS },
+    );
+  }, TIMEOUT);
+
+  it('whole numbers: accepted only within a C int and rendered as plain decimal digits', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...INTS), number, fc.constantFrom<'set' | 'json'>('set', 'json'), async (key, v, how) => {
+        counts['integers'] = (counts['integers'] ?? 0) + 1;
+        const r = await renderOne(key, v, how);
+        if (r.code === 2) {
+          expectOneLineErrors(r.stderr, v);
+          return true;
+        }
+        expect(r.code, `${key}=${v}\n${r.stderr}`).toBe(0);
+        expect(r.line, v).toMatch(/^\d{1,10}$/);
+        expect(Number(r.line)).toBeLessThanOrEqual(2_147_483_647);
+        expect(Number(r.line)).toBe(Number(v));
+        return true;
+      }),
+      { numRuns: 200 * RUNS },
+    );
+  }, TIMEOUT);
+
+  it('unix_socket_mode: what pgbouncer reads (strtol base 0) is the octal mode given', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.integer({ min: 0, max: 0o777 }).map((m) => m.toString(8)), fc.integer({ min: 0, max: 0o777 }).map((m) => `0${m.toString(8)}`), fc.string({ unit: fc.constantFrom(...'0123456789xo'), maxLength: 5 })), async (v) => {
+        counts['unix_socket_mode'] = (counts['unix_socket_mode'] ?? 0) + 1;
+        const r = await renderOne('unix_socket_mode', v, 'set');
+        const digits = v.replace(/^0o/i, ''); // "0o660" is accepted too: unambiguous
+        const octal = /^[0-7]{1,4}$/.test(digits) && parseInt(digits, 8) <= 0o777;
+        expect(r.code, `${v}\n${r.stderr}`).toBe(octal ? 0 : 2);
+        if (octal) {
+          expect(r.line, v).toMatch(/^0[0-7]{3}$/);
+          expect(parseInt(r.line!, 8)).toBe(parseInt(digits, 8)); // strtol(s, 0) with a leading 0 is octal
+        } else expectOneLineErrors(r.stderr, v);
+        return true;
+      }),
+      { numRuns: 200 * RUNS },
+    );
+  }, TIMEOUT);
+});
+
+describe('file arguments of every kind (#11.5, #11.6, #11.7, #11.11)', () => {
+  const CANARY = 'CANARY-file-bytes-never-printed';
+  let dir: string;
+  const kinds: Record<string, () => string> = {};
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgb-trust-files-'));
+    const regular = join(dir, 'regular');
+    writeFileSync(regular, `root:${CANARY}:19000:0:99999:7:::\nDBPASS=${CANARY}\n`);
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    writeFileSync(join(dir, 'huge'), '');
+    truncateSync(join(dir, 'huge'), 2 * 1024 * 1024); // sparse: no disk used
+    mkdirSync(join(dir, 'folder'));
+    symlinkSync(regular, join(dir, 'link-to-regular'));
+    symlinkSync(join(dir, 'fifo'), join(dir, 'link-to-fifo'));
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+    symlinkSync('/dev/zero', join(dir, 'link-to-dev-zero'));
+    for (const name of ['regular', 'fifo', 'huge', 'folder', 'link-to-regular', 'link-to-fifo', 'dangling', 'link-to-dev-zero']) kinds[name] = () => join(dir, name);
+    kinds['/dev/zero'] = () => '/dev/zero';
+    kinds['/dev/null'] = () => '/dev/null';
+    kinds['under a file'] = () => join(dir, 'regular', 'x');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--profile and --env-file: refused at once with one line naming the file; never its bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('--profile', '--env-file'), fc.constantFrom(...Object.keys(kinds)), async (flag, kind) => {
+        counts['file argument'] = (counts['file argument'] ?? 0) + 1;
+        const path = kinds[kind]!();
+        const out = join(dir, 'out');
+        const r = await runInProcess(['render', 'production', '--out', out, '--pgbouncer-version', '1.18', flag, path], ENV);
+        const why = `${flag} ${kind}\n${r.stderr}`;
+        expect(r.stdout + r.stderr, why).not.toContain(CANARY);
+        // A regular env file is a valid input (its DBPASS is a password, never printed); everything else is refused.
+        if (flag === '--env-file' && (kind === 'regular' || kind === 'link-to-regular')) expect(r.code, why).toBe(0);
+        else {
+          expect(r.code, why).toBe(2);
+          expectOneLineErrors(r.stderr, why);
+          expect(r.stderr, why).toContain(`${flag} ${path}`);
+          expect(existsSync(out), why).toBe(false);
+        }
+        rmSync(out, { recursive: true, force: true });
+        return true;
+      }),
+      { numRuns: 60 * RUNS },
+    );
+  }, TIMEOUT);
+
+  it('render targets of every kind: refused before either file is written, or replaced as a regular file', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('pgbouncer.ini', 'userlist.txt'), fc.constantFrom('fifo', 'folder', 'link-to-regular', 'dangling', 'link-to-dev-zero', 'regular'), async (target, kind) => {
+        counts['render target'] = (counts['render target'] ?? 0) + 1;
+        const out = mkdtempSync(join(dir, 'out-'));
+        const at = join(out, target);
+        if (kind === 'fifo') execFileSync('mkfifo', [at]);
+        else if (kind === 'folder') mkdirSync(at);
+        else if (kind === 'regular') writeFileSync(at, '');
+        else symlinkSync(kinds[kind === 'dangling' ? 'dangling' : kind]!(), at);
+        const before = readdirSync(out).sort();
+        const r = await runInProcess(['render', 'production', '--out', out, '--pgbouncer-version', '1.18'], ENV);
+        const why = `${target} as ${kind}\n${r.stderr}`;
+        if (kind === 'regular') expect(r.code, why).toBe(0);
+        else {
+          expect(r.code, why).toBe(2);
+          expectOneLineErrors(r.stderr, why);
+          expect(readdirSync(out).sort(), why).toEqual(before);
+        }
+        expect(r.stdout + r.stderr).not.toContain(CANARY);
+        rmSync(out, { recursive: true, force: true });
+        return true;
+      }),
+      { numRuns: 40 * RUNS },
     );
   }, TIMEOUT);
 });
