@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { parseEnv } from 'node:util';
 import { InputError } from '../errors.js';
 import { packagePath } from '../package-root.js';
+import { DotenvSyntaxError, parseDotenv, type DotenvEntry } from './dotenv.js';
 import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
 import { SECRET_PATHS } from './schema.js';
@@ -85,13 +85,27 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
 }
 
 export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     throw new InputError(`--env-file ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`, '--env-file');
   }
-  return parseEnv(text) as Record<string, string>;
+  let entries: Map<string, DotenvEntry>;
+  try {
+    entries = parseDotenv(bytes);
+  } catch (e) {
+    if (e instanceof DotenvSyntaxError) throw new InputError(`--env-file ${path} ${e.message}`, '--env-file');
+    throw e;
+  }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [name, entry] of entries) {
+    if (entry.ambiguity && Object.hasOwn(ENV_VARS, name)) {
+      throw new InputError(`--env-file ${path} line ${entry.line}: ${name} ${entry.ambiguity}; put the value in single quotes (${name}='...')`, ENV_VARS[name]);
+    }
+    out[name] = entry.value;
+  }
+  return out;
 }
 
 const SET_SECTIONS = ['database', 'pgbouncer', 'databases', 'userlist', 'firewall', 'server', 'host', 'django'];
