@@ -1,3 +1,4 @@
+import { parseUnitNofile, type UnitNofile } from '../plan/open-files.js';
 import { parse as parseIni } from 'ini';
 import type { System } from '../system/system.js';
 import { readOsRelease, type OsRelease } from './os-release.js';
@@ -41,6 +42,8 @@ export interface HostFacts {
   running: { pid: number; pidfile: string } | undefined;
   /** Open-files limit a daemon started from here inherits (ulimit -n). */
   nofileLimit: number | undefined;
+  /** systemd: the pgbouncer unit's effective open-files limits (systemctl show), read as facts. */
+  unitNofile: UnitNofile | undefined;
   /** Filled by addConfigPathFacts once the config says where pgbouncer writes. */
   existingDirs: Set<string>;
   /** Every pgbouncer ini the plan manages (one, or one per process), as on disk. */
@@ -134,6 +137,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     readFileFact(system, distro.userlistPath),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
+  const unitNofile = systemd ? parseUnitNofile((await system.exec('systemctl', ['show', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', distro.serviceName])).stdout) : undefined;
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
   const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile) : undefined;
   const limit = Number(nofile?.stdout.trim());
@@ -151,6 +155,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     userlist,
     running,
     nofileLimit: Number.isInteger(limit) && limit > 0 ? limit : undefined,
+    unitNofile,
     existingDirs: new Set(),
     iniFiles: new Map(ini ? [[ini.path, ini]] : []),
     logfiles: new Map(),
