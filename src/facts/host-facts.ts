@@ -137,7 +137,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     readFileFact(system, distro.userlistPath),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
-  const unitNofile = systemd ? parseUnitNofile((await system.exec('systemctl', ['show', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', distro.serviceName])).stdout) : undefined;
+  const unitNofile = systemd ? await readUnitNofile(system, distro.serviceName) : undefined;
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
   const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile) : undefined;
   const limit = Number(nofile?.stdout.trim());
@@ -163,6 +163,17 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     runningByPidfile: new Map(running ? [[running.pidfile, running.pid]] : []),
     candidateVersion,
   };
+}
+
+/**
+ * The unit's effective open-files limits. For a unit not installed yet, systemctl show reports the
+ * manager's own limits, not what a service gets: then the manager's defaults for services apply.
+ */
+async function readUnitNofile(system: System, unit: string): Promise<UnitNofile | undefined> {
+  const r = await system.exec('systemctl', ['show', '-p', 'LoadState', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', unit]);
+  if (!/^LoadState=not-found$/m.test(r.stdout)) return parseUnitNofile(r.stdout);
+  const defaults = await system.exec('systemctl', ['show', '-p', 'DefaultLimitNOFILESoft', '-p', 'DefaultLimitNOFILE']);
+  return parseUnitNofile(defaults.stdout.replace(/^Default/gm, ''));
 }
 
 /** What `apt-get install pgbouncer` would bring, from `apt-cache policy` (dnf: `dnf info`). */

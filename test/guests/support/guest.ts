@@ -85,7 +85,7 @@ export class Guest {
     readonly log: string,
   ) {}
 
-  /** Boots a fresh copy of the cached rootfs. `nofile` is the open-files limit systemd starts with. */
+  /** Boots a fresh copy of the cached rootfs. `nofile` (soft:hard) is passed to nspawn's --rlimit; it cannot go above this shell's hard limit. */
   static async boot(suite: Suite, opts: { nofile?: string } = {}): Promise<Guest> {
     const dir = ensureRootfs(suite);
     const name = `pgb-${suite}-${process.pid}-${Date.now() % 100000}`;

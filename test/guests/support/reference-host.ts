@@ -46,9 +46,9 @@ export function describeReferenceHost(suite: Suite, want: Expectations): void {
     const apply = (args: string[] = []) => pgb(['production', '--yes', '--json', ...args]);
 
     beforeAll(async () => {
-      // systemd in the guest starts from soft 1024 / hard 65536, like a stock host (the shell running
-      // the tests may have more, which the guest would inherit).
-      guest = await Guest.boot(suite, { nofile: '1024:65536' });
+      // Services in the guest get systemd's default soft limit, 1024; the hard limit is what the shell
+      // running the tests has (nspawn cannot raise it), which systemd clamps higher requests to.
+      guest = await Guest.boot(suite);
       const tarball = readdirSync(PACK_DIR).find((f) => /^pgb-setup-.*\.tgz$/.test(f))!;
       guest.writeFile(`/root/${tarball}`, readFileSync(join(PACK_DIR, tarball)));
       ok(guest.sh(`cd /root && npm install -g --no-audit --no-fund ./${tarball}`, { timeout: 300_000 }), 'npm install -g');
@@ -136,6 +136,8 @@ export function describeReferenceHost(suite: Suite, want: Expectations): void {
     });
 
     it('verify (all pass), health and stats', () => {
+      // Independent of the rollback step above: start from a pgbouncer that runs the config on disk.
+      ok(guest.run(['systemctl', 'restart', 'pgbouncer']), 'restart');
       ok(apply(), 'back to the plain production config');
       const v = pgb(['verify', 'production']);
       expect(v.code, `${v.out}\n${v.err}`).toBe(0);
@@ -143,13 +145,13 @@ export function describeReferenceHost(suite: Suite, want: Expectations): void {
       const h = pgb(['health', 'production']);
       expect(h.code, `${h.out}\n${h.err}`).toBe(0);
       expect(h.out).toMatch(/^PGBOUNCER OK/m);
-      const s = pgb(['stats', 'production', '--json']);
+      const s = pgb(['stats', 'production', '--format', 'json']);
       expect(s.code, `${s.out}\n${s.err}`).toBe(0);
       expect(JSON.parse(s.out)).toBeTypeOf('object');
     });
 
     it('hash-user --apply-server --reload rotates the password without PG* credentials', () => {
-      const r = guest.run(['pgb-setup', 'hash-user', 'app', 'production', '--apply-server', '--reload', '--password-stdin'], { envFile: DB_ENV, input: `${NEW_PASSWORD}\n` });
+      const r = guest.run(['pgb-setup', 'hash-user', 'app', 'production', '--userlist', '/etc/pgbouncer/userlist.txt', '--apply-server', '--reload', '--password-stdin'], { envFile: DB_ENV, input: `${NEW_PASSWORD}\n` });
       expect(r.code, `${r.out}\n${r.err}`).toBe(0);
       expect(r.out + r.err).not.toContain(NEW_PASSWORD);
       guest.writeFile(PG_ENV, `PGPASSWORD='${NEW_PASSWORD}'\n`, 0o600);
@@ -163,12 +165,16 @@ export function describeReferenceHost(suite: Suite, want: Expectations): void {
       const p = plan(args);
       expect(p.steps).toContainEqual(expect.objectContaining({ kind: 'directory', path: DROP_IN_DIR, action: 'create' }));
       expect(p.openFiles?.planned).toBe(3072);
+      const hardBefore = softNofile(mainPid()).hard;
       ok(apply(args), 'max_client_conn=2000');
-      expect(guest.readFile(`${DROP_IN_DIR}/${DROP_IN_NAME}`)).toMatch(/^LimitNOFILE=3072:65536$/m);
-      expect(softNofile(mainPid())).toEqual({ soft: 3072, hard: 65536 });
+      expect(guest.readFile(`${DROP_IN_DIR}/${DROP_IN_NAME}`)).toMatch(/^LimitNOFILE=3072:(\d+|infinity)$/m);
+      const after = softNofile(mainPid());
+      expect(after.soft).toBe(3072);
+      expect(after.hard).toBeGreaterThanOrEqual(hardBefore);
     });
 
     it("an admin's drop-in above the need: the limit stays, and nothing is rewritten", () => {
+      ok(guest.run(['mkdir', '-p', DROP_IN_DIR]), 'mkdir');
       guest.writeFile(`${DROP_IN_DIR}/limits.conf`, '[Service]\nLimitNOFILE=8192\n');
       ok(guest.run(['systemctl', 'daemon-reload']), 'daemon-reload');
       ok(guest.run(['systemctl', 'restart', 'pgbouncer']), 'restart');

@@ -77,7 +77,8 @@ function freshSystemdDebian(nofile: string): FakeSystem {
     .on(/^getent group (104|postgres)$/, { stdout: 'postgres:x:104:\n' })
     .on('apt-cache policy pgbouncer', { stdout: 'pgbouncer:\n  Installed: (none)\n  Candidate: 1.18.0-1+deb12u1\n' })
     .on('sh -c ulimit -n', { stdout: '1024\n' })
-    .on('systemctl show -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: nofile });
+    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: nofile })
+    .on('systemctl show -p DefaultLimitNOFILESoft -p DefaultLimitNOFILE', { stdout: 'DefaultLimitNOFILE=524288\nDefaultLimitNOFILESoft=1024\n' });
   sys.dirs.add('/run/systemd/system');
   sys.dirs.add('/etc/systemd/system');
   return sys;
@@ -105,6 +106,14 @@ describe('plan data on a fresh systemd host (#12, #16.1)', () => {
     expect(p.openFiles).toEqual({ needed: 3072, current: 1024, planned: 3072 });
     const svc = p.steps.find((s) => s.kind === 'service') as ServiceStep;
     expect(svc.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual(['systemctl daemon-reload', 'systemctl enable --now pgbouncer']);
+  });
+
+  it('pgbouncer not installed yet: the manager\'s defaults for services count, not its own limit (systemctl show of a missing unit)', async () => {
+    const p = await plan(freshSystemdDebian('LoadState=not-found\nLimitNOFILE=20000\nLimitNOFILESoft=20000\n'), ['production', '--set', 'max_client_conn=2000']);
+    expect(p.openFiles).toEqual({ needed: 3072, current: 1024, planned: 3072 });
+    expect(p.steps.find((s) => s.kind === 'file' && s.path === dropIn)).toMatchObject({ action: 'create', content: dropInContent(3072, 524288) });
+    const small = await plan(freshSystemdDebian('LoadState=not-found\nLimitNOFILE=20000\nLimitNOFILESoft=20000\n'), ['production']);
+    expect(small.openFiles).toEqual({ needed: 1024, current: 1024, planned: 1024 });
   });
 
   it('an admin drop-in above the need: no drop-in, no folder, the admin limit is the planned one', async () => {
