@@ -106,7 +106,7 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
         throw new RuntimeError(
           `a login as ${input.login.user} through the new config failed, nothing was changed: ${error}${logged && !error.includes(logged) ? ` (pgbouncer: ${logged})` : ''}` +
             (/password authentication failed|wrong password type/.test(`${error} ${logged}`)
-              ? `; PostgreSQL must hold the same SCRAM verifier as userlist.txt: run "pgb-setup hash-user ${input.login.user} --apply-server", or pass --copy-server-secret with PG* admin credentials`
+              ? `; PostgreSQL must hold the same SCRAM verifier as userlist.txt (pgb-setup takes it by logging in as ${input.login.user} with DBPASS): check that DBHOST/DBPORT reach the PostgreSQL pgbouncer uses, or set both sides with "pgb-setup hash-user ${input.login.user} --apply-server"`
               : ''),
         );
       }

@@ -236,6 +236,10 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
   if (opts.copyServerSecret && config.profile.database.user && password) {
     const { readServerVerifier } = await import('../apply/server-secret.js');
     serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
+  } else if (!opts.root && system.scramLogin) {
+    // Under --root nothing logs in anywhere (the files are for another host).
+    const { needsAlignment, serverVerifierByLogin } = await import('../apply/server-alignment.js');
+    if (needsAlignment(config)) serverSecret = await serverVerifierByLogin({ config, scramLogin: system.scramLogin.bind(system), warn: ctx.stderr });
   }
   const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {

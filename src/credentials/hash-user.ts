@@ -26,7 +26,7 @@
  * holds which secret and what to run.
  */
 import { md5Secret } from '../auth/md5.js';
-import { scramSecret } from '../auth/scram.js';
+import { iterationsInRange, SCRAM_ITERATIONS_RANGE, scramSecret } from '../auth/scram.js';
 import { formatUserlistEntry, validateUsername } from '../auth/userlist.js';
 import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import type { Context } from '../context.js';
@@ -77,8 +77,11 @@ export function validateRoleName(name: string): void {
 
 export function parseIterations(text: string | undefined): number {
   const t = text ?? '4096';
-  if (!/^\d{1,10}$/.test(t) || Number(t) < 1 || Number(t) > 2 ** 31 - 1) {
-    throw new InputError(`--iterations: "${t}" must be a whole number from 1 to 2147483647 (PostgreSQL's default is 4096)`, '--iterations');
+  if (!/^\d{1,10}$/.test(t) || !iterationsInRange(Number(t))) {
+    throw new InputError(
+      `--iterations: "${t.slice(0, 20)}" must be a whole number ${SCRAM_ITERATIONS_RANGE} (PostgreSQL's default is 4096; every login pays the rounds)`,
+      '--iterations',
+    );
   }
   return Number(t);
 }

@@ -5,7 +5,7 @@
  * role granted pg_read_all_data.
  */
 import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
-import { parseScramSecret, verifyScramPassword } from '../auth/scram.js';
+import { parseScramSecret, SCRAM_ITERATIONS_RANGE, scramSecretShape, verifyScramPassword } from '../auth/scram.js';
 import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
 import { formatTable } from '../commands/output.js';
 import type { Context } from '../context.js';
@@ -39,8 +39,10 @@ export interface StoredRole {
 
 /** What kind of secret this is, without revealing it. */
 export function describeSecret(secret: string): string {
-  const scram = parseScramSecret(secret);
-  if (scram) return `SCRAM-SHA-256 (${scram.iterations} iterations)`;
+  const shape = scramSecretShape(secret);
+  if (shape?.iterationsOk) return `SCRAM-SHA-256 (${shape.iterationsText} iterations)`;
+  // PostgreSQL's parser takes these as SCRAM (strtol, no range check): not plain text, and not computed here.
+  if (shape) return `out-of-range SCRAM-SHA-256 (${shape.iterationsText.slice(0, 14)} iterations; pgb-setup handles ${SCRAM_ITERATIONS_RANGE}, set a new one with hash-user)`;
   if (isValidMd5Secret(secret)) return 'MD5';
   if (secret.startsWith('SCRAM-SHA-256$')) return 'malformed SCRAM-SHA-256 (taken as plain text)';
   return 'plain text';
@@ -59,6 +61,9 @@ export function compareSecret(user: string, listed: string, stored: StoredRole |
   const serverKind = describeSecret(server);
 
   if (listed === server) return { user, status: 'match', detail: `identical ${listedKind}${note}` };
+  if (listedKind === 'plain text' && serverKind.startsWith('out-of-range')) {
+    return { user, status: 'differs', detail: `PostgreSQL has an ${serverKind}; the plain-text password in userlist was not compared${note}` };
+  }
   if (listedKind === 'plain text') {
     const ok = parseScramSecret(server) ? verifyScramPassword(server, listed) : isValidMd5Secret(server) ? verifyMd5Password(server, user, listed) : false;
     return ok

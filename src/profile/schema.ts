@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SCRAM_MAX_ITERATIONS } from '../auth/scram.js';
 import { SETTINGS } from '../settings/catalogue.js';
 import { safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
 import { Secret } from './secret.js';
@@ -91,7 +92,7 @@ export const profileSchema = z.strictObject({
   userlist: z
     .strictObject({
       method: z.enum(['scram-sha-256', 'md5']).default('scram-sha-256'),
-      iterations: count(1).default(4096),
+      iterations: count(1).pipe(z.number().max(SCRAM_MAX_ITERATIONS, { message: `must be at most ${SCRAM_MAX_ITERATIONS} (every login pays the PBKDF2 rounds; PostgreSQL's default is 4096)` })).default(4096),
     })
     .default({}),
   firewall: z.strictObject({ allow_from: stringList(cidr).default([]) }).default({}),

@@ -83,6 +83,8 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       }
       return undefined;
     },
+    // Not mapped under root: it is a network login, and callers skip it under --root.
+    scramLogin: async (target) => (await import('../pg/scram-login.js')).scramLogin(target),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { ScramLoginResult, ScramLoginTarget } from '../pg/scram-login.js';
+
 /**
  * The one seam between pgb-setup and the machine. Planning code never touches the machine;
  * apply/verify code touches it only through this interface, so tests can swap in a fake.
@@ -47,4 +49,9 @@ export interface System {
   /** Removes a file; no error when it is already gone. */
   remove(path: string): Promise<void>;
   which(cmd: string): Promise<string | undefined>;
+  /**
+   * Logs in to PostgreSQL with a password over SCRAM and reports the verifier the server proved
+   * to hold (the network, not the machine; optional so that fakes without it skip server checks).
+   */
+  scramLogin?(target: ScramLoginTarget): Promise<ScramLoginResult>;
 }

@@ -116,6 +116,8 @@ describe('hash-user: bad input is exit 2 and changes nothing', () => {
     [['hash-user', 'a\nb', '--password-stdin'], /line break/],
     [['hash-user', 'x'.repeat(64), '--password-stdin'], /at most 63 bytes/],
     [['hash-user', 'app', '--password-stdin', '--iterations', '0'], /--iterations/],
+    [['hash-user', 'app', '--password-stdin', '--iterations', '100001'], /--iterations: "100001" must be a whole number from 1 to 100000/],
+    [['hash-user', 'app', '--password-stdin', '--iterations', '2147483647'], /--iterations: "2147483647" must be a whole number from 1 to 100000/],
     [['hash-user', 'app', '--password-stdin', '--iterations', '4k'], /--iterations/],
     [['hash-user', 'app', '--password-stdin', '--method', 'md5', '--iterations', '10000'], /scram-sha-256 only/],
     [['hash-user', 'app', '--password-stdin', '--method', 'sha1'], /Allowed choices are scram-sha-256, md5/],

@@ -37,6 +37,14 @@ describe('compareSecret', () => {
     expect(r).toEqual({ user: 'u', status: 'match', detail: 'identical SCRAM-SHA-256 (4096 iterations); role is NOLOGIN; password expired (VALID UNTIL 2000-01-01T00:00:00.000Z)' });
   });
 
+  it.each(['0', '99999999999', '100001', '2147483647', '-5'])('a verifier with %s iterations is an out-of-range SCRAM verifier, not plain text (#17.15)', (iters) => {
+    const odd = SCRAM_A.replace('$4096:', `$${iters}:`);
+    expect(describeSecret(odd)).toBe(`out-of-range SCRAM-SHA-256 (${iters} iterations; pgb-setup handles from 1 to 100000, set a new one with hash-user)`);
+    const r = compareSecret('u', 'some-plain-pw', role(odd));
+    expect(r).toMatchObject({ status: 'differs', detail: expect.stringMatching(/^PostgreSQL has an out-of-range SCRAM-SHA-256 .*not compared$/) });
+    expect(compareSecret('u', SCRAM_A, role(odd)).detail).toMatch(/userlist has SCRAM-SHA-256 \(4096 iterations\), PostgreSQL has out-of-range SCRAM-SHA-256/);
+  });
+
   it('describeSecret names kinds, never content', () => {
     expect(describeSecret('SCRAM-SHA-256$4096:bad')).toBe('malformed SCRAM-SHA-256 (taken as plain text)');
     expect(describeSecret('hunter2')).toBe('plain text');
