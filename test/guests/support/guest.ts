@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const CACHE = '/var/cache/pgb-setup-test/guests';
@@ -158,5 +158,6 @@ export class Guest {
     const timer = setTimeout(() => this.nspawn.kill('SIGKILL'), 60_000);
     await exited;
     clearTimeout(timer);
+    rmSync(this.log, { force: true });
   }
 }
