@@ -54,7 +54,7 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
     .option('--skip-firewall', 'do not touch the firewall')
     .option('--skip-service', 'do not start or reload the service')
     .option('--skip-verify', 'do not check the new config in a throwaway pgbouncer first')
-    .option('--copy-server-secret', "put PostgreSQL's own SCRAM verifier of DBUSER into userlist.txt (reads pg_authid with PG* admin credentials)")
+    .option('--copy-server-secret', "read DBUSER's verifier from pg_authid (PG* admin credentials, or as root on the PostgreSQL host the local postgres account) instead of logging in as DBUSER to learn it")
     .option('-v, --verbose', 'also show the steps with nothing to do')
     .addOption(new Option('--repo <repo>', 'package repository for pgbouncer').choices(['distro', 'pgdg']).default('distro'))
     .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto (one per core)')
@@ -104,6 +104,14 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
   return program;
 }
 
+let stdinLines: (() => Promise<string>) | undefined;
+
+/** Each call reads the next line of standard input (a current password, then a new one). */
+async function nextStdinLine(): Promise<string> {
+  stdinLines ??= (await import('./stdin.js')).lineReader(process.stdin);
+  return stdinLines();
+}
+
 export function defaultContext(): Context {
   return {
     system: createNodeSystem(),
@@ -112,10 +120,7 @@ export function defaultContext(): Context {
     env: process.env,
     isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
     cwd: process.cwd(),
-    readStdin: async () => {
-      const { readFirstLine } = await import('./stdin.js');
-      return readFirstLine(process.stdin);
-    },
+    readStdin: nextStdinLine,
   };
 }
 

@@ -14,6 +14,6 @@ export interface Context {
   env: Readonly<Record<string, string | undefined>>;
   isTTY: boolean;
   cwd: string;
-  /** Reads one line of standard input (for --password-stdin). */
+  /** Reads the next line of standard input (for --password-stdin; --current-password-stdin comes first). */
   readStdin: () => Promise<string>;
 }

@@ -235,7 +235,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
   let serverSecret: string | undefined;
   if (opts.copyServerSecret && config.profile.database.user && password) {
     const { readServerVerifier } = await import('../apply/server-secret.js');
-    serverSecret = await readServerVerifier(ctx.env, config.profile.database.user, password);
+    serverSecret = await readServerVerifier(ctx, config, config.profile.database.user, password);
   } else if (!opts.root && system.scramLogin) {
     // Under --root nothing logs in anywhere (the files are for another host).
     const { needsAlignment, serverVerifierByLogin } = await import('../apply/server-alignment.js');

@@ -41,9 +41,13 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
   )
     .addOption(new Option('--method <method>', 'secret type').choices(['scram-sha-256', 'md5']).default('scram-sha-256'))
     .option('--iterations <n>', 'SCRAM-SHA-256 iteration count', '4096')
-    .option('--password-stdin', 'read the password from the first line of standard input')
+    .option('--password-stdin', 'read the password from the first line of standard input (the second with --current-password-stdin)')
+    .option('--current-password-stdin', "with --apply-server: log in as the role itself, its current password being the first line of standard input")
     .option('--userlist [file]', "also upsert the line into this existing userlist.txt (no FILE: the profile's auth_file)")
-    .option('--apply-server', 'also set the same secret on PostgreSQL (ALTER ROLE ... PASSWORD), checked by reading it back')
+    .option(
+      '--apply-server',
+      'also set the same secret on PostgreSQL (ALTER ROLE ... PASSWORD), checked by reading it back; logs in with PGUSER/PGPASSWORD, else as root on the PostgreSQL host as the local postgres account, else as the role itself with its current password',
+    )
     .action(async (username: string, environment: string | undefined, opts) =>
       run(async (ctx) => {
         const { runHashUser } = await import('../credentials/hash-user.js');

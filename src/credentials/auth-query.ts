@@ -23,7 +23,7 @@ import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
-import { adminPassword, connectPg, describePg, errorText, resolvePgTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
+import { adminPassword, connectPg, describePg, errorText, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags } from './pgbouncer-target.js';
 import { planReload, runReload, type ReloadPlan } from './reload.js';
 import { currentRole, lookupRole, setRoleSecret } from './server-role.js';
@@ -196,7 +196,7 @@ export async function runAuthQuery(environment: string | undefined, opts: AuthQu
   let password: string | undefined;
   if (opts.passwordStdin) password = await readNewPassword(spec.authUser, opts, ctx, d.ask);
   else if (file) password = d.randomPassword();
-  const baseTarget = resolvePgTarget(opts, ctx, config);
+  const baseTarget = await resolveAdminTarget(opts, ctx, config);
   const askAdmin = adminPassword(baseTarget, ctx, d.ask);
   let reloadPlan: ReloadPlan | undefined;
   if (bouncer) reloadPlan = await planReload(bouncer, ctx, d.connect);

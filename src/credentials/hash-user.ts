@@ -33,7 +33,22 @@ import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
-import { adminPassword, connectPg, describePg, errorText, isAuthFailure, resolvePgTarget, rootCause, type Connect, type PgAdminFlags, type PgTarget, type SqlClient } from './pg-admin.js';
+import type { ScramLoginResult, ScramLoginTarget } from '../pg/scram-login.js';
+import {
+  adminCredentialsGiven,
+  adminPassword,
+  connectPg,
+  describePg,
+  errorText,
+  isAuthFailure,
+  localPeerTarget,
+  resolvePgTarget,
+  rootCause,
+  type Connect,
+  type PgAdminFlags,
+  type PgTarget,
+  type SqlClient,
+} from './pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags, type PgbouncerTarget } from './pgbouncer-target.js';
 import { planReload, runReload, type ReloadPlan } from './reload.js';
 import { canReadAuthid, lookupRole, setRoleSecret } from './server-role.js';
@@ -45,6 +60,7 @@ export interface HashUserOptions extends ProfileOptions, PgAdminFlags, Pgbouncer
   method?: SecretMethod;
   iterations?: string;
   passwordStdin?: boolean;
+  currentPasswordStdin?: boolean;
   userlist?: string | boolean;
   applyServer?: boolean;
   reload?: boolean;
@@ -56,11 +72,16 @@ export interface HashUserDeps {
   connect: Connect;
   loginTimeoutMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** Whether this process may act as the local postgres account (root). */
+  isRoot: boolean;
+  scramLogin: (target: ScramLoginTarget) => Promise<ScramLoginResult>;
 }
 
 const DEFAULT_DEPS: HashUserDeps = {
   ask: askSecretOnStderr,
   connect: connectPg,
+  isRoot: process.getuid?.() === 0,
+  scramLogin: async (t) => (await import('../pg/scram-login.js')).scramLogin(t),
   loginTimeoutMs: 30_000,
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
@@ -130,7 +151,12 @@ export async function runHashUser(username: string, environment: string | undefi
   }
   const file: UserlistFile | undefined = userlistPath ? await readUserlistFile(ctx.system, userlistPath) : undefined;
   const bouncer = opts.reload || (opts.applyServer && userlistPath) ? resolvePgbouncerTarget(opts, ctx, config) : undefined;
-  const pgTarget: PgTarget | undefined = opts.applyServer ? resolvePgTarget(opts, ctx, config) : undefined;
+  if (opts.currentPasswordStdin && !opts.applyServer) {
+    throw new InputError('--current-password-stdin goes with --apply-server (it is the password hash-user logs in to PostgreSQL with)', '--current-password-stdin');
+  }
+  const server = opts.applyServer ? await serverConnection(username, opts, ctx, config, d) : undefined;
+  const pgTarget: PgTarget | undefined = server?.target;
+  const loginPassword = server?.mode === 'self' ? await readCurrentPassword(username, server.target, opts, ctx, d.ask) : undefined;
 
   const password = await readNewPassword(username, opts, ctx, d.ask);
   const secret = makeSecret(username, password, method, iterations);
@@ -146,7 +172,18 @@ export async function runHashUser(username: string, environment: string | undefi
   try {
     let readable = false;
     if (pgTarget) {
-      admin = await d.connect(pgTarget, adminPassword(pgTarget, ctx, d.ask));
+      if (loginPassword !== undefined) {
+        try {
+          admin = await d.connect(pgTarget, loginPassword);
+        } catch (e) {
+          if (isAuthFailure(rootCause(e))) {
+            throw new InputError(`PostgreSQL ${describePg(pgTarget)} refused the current password of ${username} (${errorText(rootCause(e))}); nothing was changed`, 'current password');
+          }
+          throw e;
+        }
+      } else {
+        admin = await d.connect(pgTarget, adminPassword(pgTarget, ctx, d.ask));
+      }
       const role = await lookupRole(admin, username);
       if (!role) {
         throw new RuntimeError(`role ${username} does not exist on PostgreSQL ${describePg(pgTarget)}; create it first (CREATE ROLE ... LOGIN); nothing was changed`);
@@ -183,9 +220,12 @@ export async function runHashUser(username: string, environment: string | undefi
         steps.say(
           r.check === 'read-back'
             ? `PostgreSQL ${describePg(pgTarget)}: ALTER ROLE ${username}; pg_authid holds exactly the new verifier`
-            : `PostgreSQL ${describePg(pgTarget)}: ALTER ROLE ${username} (${pgTarget.user} cannot read pg_authid to compare; checking with a login instead)`,
+            : `PostgreSQL ${describePg(pgTarget)}: ALTER ROLE ${username}${server?.mode === 'self' ? ` as ${username} itself` : ''} (${pgTarget.user} cannot read pg_authid to compare; checking with a login instead)`,
         );
-        if (r.check === 'unverified') await checkDirectLogin(pgTarget, username, password, ctx, d);
+        if (r.check === 'unverified') {
+          if (method === 'scram-sha-256') await checkStoredByLogin(pgTarget, username, password, secret, ctx, d);
+          else await checkDirectLogin(pgTarget, username, password, ctx, d);
+        }
       } catch (e) {
         throw await undoStagedUserlist(e, file, newText, username, ctx);
       }
@@ -276,6 +316,69 @@ async function undoStagedUserlist(e: unknown, file: UserlistFile | undefined, ne
     );
   }
   return new RuntimeError(`${why}\nstate: nothing changed; PostgreSQL keeps the old password of ${user} and ${file.path} was put back as it was`);
+}
+
+type ServerMode = 'admin' | 'peer' | 'self';
+
+/**
+ * Who hash-user --apply-server logs in to PostgreSQL as:
+ *  - admin: PG* credentials were given (PGUSER/--pg-user, PGPASSWORD); as before;
+ *  - peer:  as root on the PostgreSQL host with none given, the local postgres account (no password);
+ *  - self:  otherwise, or with --current-password-stdin, the role itself with its current password
+ *           (PostgreSQL lets a role set its own password), so rotation needs no superuser password.
+ */
+async function serverConnection(username: string, opts: HashUserOptions, ctx: Context, config: ResolvedConfig | undefined, d: HashUserDeps): Promise<{ mode: ServerMode; target: PgTarget }> {
+  const explicitUser = opts.pgUser ?? ctx.env['PGUSER'];
+  if (opts.currentPasswordStdin) {
+    if (adminCredentialsGiven(opts, ctx) || explicitUser !== undefined) {
+      throw new InputError('--current-password-stdin logs in as the role itself; leave out PGUSER/--pg-user and PGPASSWORD (they name an admin login)', '--current-password-stdin');
+    }
+  } else {
+    if (adminCredentialsGiven(opts, ctx)) return { mode: 'admin', target: resolvePgTarget(opts, ctx, config) };
+    const peer = await localPeerTarget(opts, ctx, config, d.isRoot);
+    if (peer) return { mode: 'peer', target: peer };
+    if (explicitUser !== undefined) return { mode: 'admin', target: resolvePgTarget(opts, ctx, config) };
+  }
+  const base = resolvePgTarget(opts, ctx, config);
+  return { mode: 'self', target: { ...base, user: username, database: opts.pgDatabase ?? ctx.env['PGDATABASE'] ?? config?.profile.database.name ?? 'postgres' } };
+}
+
+async function readCurrentPassword(username: string, target: PgTarget, opts: HashUserOptions, ctx: Context, ask: AskSecret): Promise<string> {
+  if (opts.currentPasswordStdin) {
+    const line = await ctx.readStdin();
+    if (line === '') {
+      throw new InputError(`--current-password-stdin: standard input was empty; pipe ${username}'s current password as the first line (and the new one as the second with --password-stdin)`, '--current-password-stdin');
+    }
+    return line;
+  }
+  if (!ctx.isTTY) {
+    throw new InputError(
+      `--apply-server without admin credentials logs in to PostgreSQL ${describePg(target)} as ${username} with its current password, and there is no terminal to ask at: ` +
+        `pipe it with --current-password-stdin (printf '%s\\n%s\\n' "$CURRENT" "$NEW" | pgb-setup hash-user ${username} --apply-server --current-password-stdin --password-stdin), ` +
+        'or run as root on the PostgreSQL host (the local postgres account needs no password), or set PGUSER and PGPASSWORD of an admin role',
+      '--current-password-stdin',
+    );
+  }
+  return ask(`Current password of ${username} on PostgreSQL ${describePg(target)}:`);
+}
+
+/**
+ * When pg_authid is not readable and the secret is SCRAM: log in as the user with the new
+ * password over SCRAM; a completed exchange with the new salt and count proves PostgreSQL stores
+ * exactly the verifier we sent, as a read-back would.
+ */
+async function checkStoredByLogin(pgTarget: PgTarget, user: string, password: string, secret: string, ctx: Context, d: HashUserDeps): Promise<void> {
+  const r = await d.scramLogin({ host: pgTarget.host, port: pgTarget.port, user, database: pgTarget.database, password });
+  if (r.kind === 'verifier' && r.verifier === secret) {
+    ctx.stderr.write(`PostgreSQL ${describePg({ ...pgTarget, user })}: a SCRAM login with the new password proves it holds exactly the new verifier
+`);
+    return;
+  }
+  if (r.kind === 'verifier' || r.kind === 'refused') {
+    throw new RuntimeError(`PostgreSQL does not hold the verifier that was sent for ${user} after ALTER ROLE (a login with the new password ${r.kind === 'refused' ? 'was refused' : 'showed another salt'}); this should not happen with a well-formed verifier`);
+  }
+  ctx.stderr.write(`warning: could not check the new verifier by logging in to ${describePg({ ...pgTarget, user })}: ${r.kind === 'other-method' ? `the server asks for ${r.method}` : r.kind === 'no-password-asked' ? 'the server asks for no password' : r.message}
+`);
 }
 
 /** When pg_authid is not readable: prove the new password works by logging in as the user. */

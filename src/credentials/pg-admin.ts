@@ -4,11 +4,13 @@
  * ever reaches a child's argv; the admin password comes from PGPASSWORD or a hidden prompt, and
  * only when the server asks for one.
  */
+import type { Socket } from 'node:net';
 import type { Client } from 'pg';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { openClient } from '../pg/open-client.js';
+import type { OsAccount } from '../pg/os-user-socket.js';
 import { askSecretOnStderr, type AskSecret } from './password-input.js';
 
 export interface PgAdminFlags {
@@ -23,6 +25,8 @@ export interface PgTarget {
   port: number;
   user: string;
   database: string;
+  /** Connect over the unix socket in `host` as this OS account (peer authentication), see localPeerTarget. */
+  osUser?: OsAccount;
 }
 
 /** The little of pg.Client the credential code uses (so tests can hand in a fake). */
@@ -43,17 +47,81 @@ export function parsePort(value: string, what: string): number {
 
 export function describePg(t: Pick<PgTarget, 'host' | 'port'> & Partial<PgTarget>): string {
   const where = t.host.startsWith('/') ? `${t.host}/.s.PGSQL.${t.port}` : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
-  return `${t.user ? `${t.user}@` : ''}${where}${t.database ? `/${t.database}` : ''}`;
+  return `${t.user ? `${t.user}@` : ''}${where}${t.database ? `/${t.database}` : ''}${t.osUser ? ` (as the ${t.osUser.name} OS account)` : ''}`;
+}
+
+function portFrom(flags: PgAdminFlags, ctx: Context, config?: ResolvedConfig): number {
+  const portText = flags.pgPort ?? ctx.env['PGPORT'];
+  return portText !== undefined ? parsePort(portText, flags.pgPort !== undefined ? '--pg-port' : 'PGPORT') : (config?.profile.database.port ?? 5432);
 }
 
 export function resolvePgTarget(flags: PgAdminFlags, ctx: Context, config?: ResolvedConfig): PgTarget {
   const env = ctx.env;
   const host = flags.pgHost ?? env['PGHOST'] ?? config?.profile.database.host ?? 'localhost';
-  const portText = flags.pgPort ?? env['PGPORT'];
-  const port = portText !== undefined ? parsePort(portText, flags.pgPort !== undefined ? '--pg-port' : 'PGPORT') : (config?.profile.database.port ?? 5432);
+  const port = portFrom(flags, ctx, config);
   const user = flags.pgUser ?? env['PGUSER'] ?? 'postgres';
   const database = flags.pgDatabase ?? env['PGDATABASE'] ?? 'postgres';
   return { host, port, user, database };
+}
+
+/** Where packaged PostgreSQL puts its unix socket: Debian/Ubuntu, RHEL/Fedora, upstream's default. */
+export const LOCAL_SOCKET_DIRS = ['/var/run/postgresql', '/run/postgresql', '/tmp'];
+
+function isLocalHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Whether the command line or the environment names an admin role or password (PG* credentials). */
+export function adminCredentialsGiven(flags: PgAdminFlags, ctx: Context): boolean {
+  const user = flags.pgUser ?? ctx.env['PGUSER'];
+  return ctx.env['PGPASSWORD'] !== undefined || (user !== undefined && user !== 'postgres');
+}
+
+async function lookupAccount(ctx: Context, name: string): Promise<OsAccount | undefined> {
+  const r = await ctx.system.exec('getent', ['passwd', name]);
+  const f = r.exitCode === 0 ? r.stdout.split('\n')[0]!.split(':') : [];
+  return f.length >= 4 && /^\d+$/.test(f[2]!) && /^\d+$/.test(f[3]!) ? { name, uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+}
+
+/**
+ * `sudo -u postgres psql`, for admin work as root on the PostgreSQL host: when pgb-setup runs as
+ * root, no PG* credentials are given (no PGPASSWORD, PGUSER unset or postgres), and PostgreSQL is
+ * local (PGHOST or --pg-host a socket folder, or the profile's DBHOST a loopback name or unset) with
+ * its socket in a known folder, connect over that socket as the `postgres` OS account, which
+ * pg_hba.conf's default `local all postgres peer` lets in without a password.
+ */
+export async function localPeerTarget(flags: PgAdminFlags, ctx: Context, config?: ResolvedConfig, isRoot = process.getuid?.() === 0): Promise<PgTarget | undefined> {
+  if (!isRoot || adminCredentialsGiven(flags, ctx)) return undefined;
+  const explicitHost = flags.pgHost ?? ctx.env['PGHOST'];
+  const dbHost = config?.profile.database.host;
+  let dirs: string[];
+  if (explicitHost !== undefined) {
+    if (!explicitHost.startsWith('/')) return undefined;
+    dirs = [explicitHost];
+  } else if (dbHost?.startsWith('/')) {
+    dirs = [dbHost];
+  } else if (dbHost === undefined || isLocalHost(dbHost)) {
+    dirs = LOCAL_SOCKET_DIRS;
+  } else {
+    return undefined;
+  }
+  const port = portFrom(flags, ctx, config);
+  let dir: string | undefined;
+  for (const d of dirs) {
+    if (await ctx.system.exists(`${d.replace(/\/+$/, '')}/.s.PGSQL.${port}`)) {
+      dir = d.replace(/\/+$/, '') || '/';
+      break;
+    }
+  }
+  if (!dir) return undefined;
+  const account = await lookupAccount(ctx, 'postgres');
+  if (!account) return undefined;
+  return { host: dir, port, user: 'postgres', database: flags.pgDatabase ?? ctx.env['PGDATABASE'] ?? 'postgres', osUser: account };
+}
+
+/** The admin connection: the local postgres account when localPeerTarget applies, else resolvePgTarget. */
+export async function resolveAdminTarget(flags: PgAdminFlags, ctx: Context, config?: ResolvedConfig): Promise<PgTarget> {
+  return (await localPeerTarget(flags, ctx, config)) ?? resolvePgTarget(flags, ctx, config);
 }
 
 /**
@@ -67,8 +135,9 @@ export function adminPassword(target: PgTarget, ctx: Context, ask: AskSecret = a
     if (fromEnv !== undefined) return fromEnv;
     if (cached !== undefined) return cached;
     if (!ctx.isTTY) {
+      const why = target.osUser ? `; its pg_hba.conf does not let the ${target.osUser.name} OS account in by peer` : '';
       throw new InputError(
-        `PostgreSQL asks for a password for ${describePg(target)}: set PGPASSWORD in the environment (no terminal to ask at; passwords are never taken as arguments)`,
+        `PostgreSQL asks for a password for ${describePg(target)}${why}: set PGPASSWORD in the environment (no terminal to ask at; passwords are never taken as arguments, and ~/.pgpass is not read)`,
         'PGPASSWORD',
       );
     }
@@ -100,12 +169,19 @@ export function isAuthFailure(e: unknown): boolean {
 export const connectPg: Connect = async (target, password) => {
   let client: Client;
   try {
+    let stream: (() => Socket) | undefined;
+    if (target.osUser) {
+      const { asConnectedStream, connectAsOsUser } = await import('../pg/os-user-socket.js');
+      const socket = asConnectedStream(await connectAsOsUser(`${target.host}/.s.PGSQL.${target.port}`, target.osUser));
+      stream = () => socket;
+    }
     client = await openClient({
       host: target.host,
       port: target.port,
       user: target.user,
       database: target.database,
       password: password as string | (() => Promise<string>),
+      ...(stream ? { stream, ssl: false } : {}),
     });
   } catch (e) {
     if (e instanceof InputError || e instanceof RuntimeError) throw e;

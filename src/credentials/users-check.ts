@@ -11,7 +11,7 @@ import { formatTable } from '../commands/output.js';
 import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { askSecretOnStderr, type AskSecret } from './password-input.js';
-import { adminPassword, connectPg, describePg, resolvePgTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
+import { adminPassword, connectPg, describePg, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
 import { canReadAuthid, readStoredSecrets } from './server-role.js';
 import { readUserlistFile, userlistPathFrom } from './userlist-file.js';
 
@@ -98,7 +98,7 @@ export async function runUsersCheck(environment: string | undefined, opts: Users
   const last = new Map<string, { secret: string; line: number }>();
   for (const e of file.parsed.entries) last.set(e.user, { secret: e.secret, line: e.line });
 
-  const target = resolvePgTarget(opts, ctx, config);
+  const target = await resolveAdminTarget(opts, ctx, config);
   let client: SqlClient | undefined;
   let stored: Map<string, StoredRole>;
   try {

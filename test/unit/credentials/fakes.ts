@@ -2,8 +2,10 @@
  * Fakes for the credential commands: a PostgreSQL/pgbouncer that answers the few statements the
  * commands send, recording every one of them, with switches to make each step fail.
  */
+import { verifyScramPassword } from '../../../src/auth/scram.js';
 import type { Connect, PgTarget, SqlClient } from '../../../src/credentials/pg-admin.js';
 import { RuntimeError } from '../../../src/errors.js';
+import type { ScramLoginResult, ScramLoginTarget } from '../../../src/pg/scram-login.js';
 
 export interface FakeServerOptions {
   /** The role as pg_roles shows it; null = no such role. */
@@ -24,6 +26,8 @@ export interface FakeServerOptions {
   loginRefused?: boolean;
   /** Admin connection refused. */
   adminDown?: boolean;
+  /** The role's current password: a direct login as the role with another one is refused. */
+  rolePassword?: string;
 }
 
 export interface FakeServer {
@@ -33,6 +37,9 @@ export interface FakeServer {
   /** What pg_authid holds now (committed). */
   stored(): string | null | undefined;
   connects: { target: PgTarget; password: string | undefined }[];
+  /** A SCRAM login as a role: the stored verifier when the password matches it. */
+  scramLogin: (t: ScramLoginTarget) => Promise<ScramLoginResult>;
+  scramLogins: ScramLoginTarget[];
 }
 
 export function fakeServer(o: FakeServerOptions = {}): FakeServer {
@@ -50,7 +57,7 @@ export function fakeServer(o: FakeServerOptions = {}): FakeServer {
     const isAdmin = !isConsole && target.user === 'postgres';
     if (isConsole && o.consoleDown) throw new RuntimeError(`login refused at ${target.host}:${target.port}: not allowed`);
     if (isAdmin && o.adminDown) throw new RuntimeError('cannot reach localhost:5432: connect ECONNREFUSED');
-    if (!isConsole && !isAdmin && o.loginRefused) {
+    if (!isConsole && !isAdmin && (o.loginRefused || (o.rolePassword !== undefined && target.database !== 'appdb' && pw !== o.rolePassword))) {
       const e = new RuntimeError(`login refused: password authentication failed for user "${target.user}"`);
       e.cause = Object.assign(new Error(`password authentication failed for user "${target.user}"`), { code: '28P01' });
       throw e;
@@ -101,5 +108,12 @@ export function fakeServer(o: FakeServerOptions = {}): FakeServer {
     };
     return client;
   };
-  return { connect, log, stored: () => committed, connects };
+  const scramLogins: ScramLoginTarget[] = [];
+  const scramLogin = async (t: ScramLoginTarget): Promise<ScramLoginResult> => {
+    scramLogins.push(t);
+    return committed && verifyScramPassword(committed, t.password)
+      ? { kind: 'verifier', verifier: committed }
+      : { kind: 'refused', code: '28P01', message: `password authentication failed for user "${t.user}"` };
+  };
+  return { connect, log, stored: () => committed, connects, scramLogin, scramLogins };
 }

@@ -24,7 +24,7 @@ async function cli(args: string[], opts: { stdin?: string; env?: Record<string, 
 /** Runs the command body directly, to hand in the prompt and the fake server. */
 async function direct(user: string, opts: HashUserOptions, ctx: CapturedContext, deps: Parameters<typeof runHashUser>[4] = {}): Promise<number> {
   try {
-    return await runHashUser(user, undefined, opts, ctx, { sleep: async () => {}, loginTimeoutMs: 0, ...deps });
+    return await runHashUser(user, undefined, opts, ctx, { sleep: async () => {}, loginTimeoutMs: 0, isRoot: false, ...deps });
   } catch (e) {
     if (e instanceof PgbSetupError) {
       ctx.stderr.write(`pgb-setup: ${e.message}\n`);
@@ -312,7 +312,7 @@ function rotationCtx(sys: FakeSystem, env: Record<string, string> = {}) {
 async function rotate(server: FakeServerOptions, sys = host(), env?: Record<string, string>, opts: HashUserOptions = ROTATE) {
   const fake = fakeServer({ role: { rolname: 'app' }, stored: 'SCRAM-old', ...server });
   const ctx = rotationCtx(sys, env);
-  const code = await direct('app', opts, ctx, { connect: fake.connect });
+  const code = await direct('app', opts, ctx, { connect: fake.connect, scramLogin: fake.scramLogin });
   return { code, ctx, fake, sys, userlist: sys.files.get(USERLIST)! };
 }
 
@@ -426,12 +426,19 @@ describe('hash-user rotation (--userlist --apply-server --reload)', () => {
     expect(ctx.err()).toMatch(/state: PostgreSQL and \/etc\/pgbouncer\/userlist.txt have the NEW secret of app and pgbouncer was reloaded/);
   });
 
-  it('pg_authid not readable: ALTER without read-back, then a direct login as the user proves it', async () => {
+  it('pg_authid not readable: ALTER without read-back, then a SCRAM login as the user proves the stored verifier', async () => {
     const { code, ctx, fake } = await rotate({ readable: false });
     expect(code).toBe(0);
     expect(fake.log.some((l) => l.includes('BEGIN'))).toBe(false);
-    expect(fake.connects.some((c) => c.target.user === 'app' && c.target.database === 'postgres' && c.password === 'the-new-password')).toBe(true);
+    expect(fake.scramLogins).toEqual([expect.objectContaining({ user: 'app', database: 'postgres', password: 'the-new-password' })]);
     expect(ctx.err()).toMatch(/cannot read pg_authid to compare; checking with a login instead/);
+    expect(ctx.err()).toMatch(/a SCRAM login with the new password proves it holds exactly the new verifier/);
+  });
+
+  it('pg_authid not readable and PostgreSQL stored something else: the login check says so', async () => {
+    const { code, ctx } = await rotate({ readable: false, rehash: 'SCRAM-SHA-256$4096:AAAAAAAAAAAAAAAAAAAAAA==$' + 'A'.repeat(43) + '=:' + 'A'.repeat(43) + '=' });
+    expect(code).toBe(1);
+    expect(ctx.err()).toMatch(/PostgreSQL does not hold the verifier that was sent for app after ALTER ROLE/);
   });
 
   it('--apply-server without --reload warns loudly that pgbouncer still has the old secret', async () => {
@@ -440,17 +447,77 @@ describe('hash-user rotation (--userlist --apply-server --reload)', () => {
     expect(ctx.err()).toMatch(/warning: PostgreSQL and \/etc\/pgbouncer\/userlist.txt have the NEW secret of app, but pgbouncer has not been reloaded/);
   });
 
-  it('admin password: PGPASSWORD, else a prompt on a terminal, else exit 2 naming PGPASSWORD', async () => {
+  it('admin password (PGUSER given): PGPASSWORD, else a prompt on a terminal, else exit 2 naming PGPASSWORD', async () => {
     const fake = fakeServer({ role: { rolname: 'app' } });
-    const ctx = captureContext({ system: host(), readStdin: async () => 'pw', env: {} });
+    const ctx = captureContext({ system: host(), readStdin: async () => 'pw', env: { PGUSER: 'postgres' } });
     expect(await direct('app', { passwordStdin: true, applyServer: true }, ctx, { connect: fake.connect })).toBe(2);
     expect(ctx.err()).toMatch(/set PGPASSWORD in the environment/);
 
     const asked: string[] = [];
-    const tty = captureContext({ system: host(), isTTY: true, env: {} });
+    const tty = captureContext({ system: host(), isTTY: true, env: { PGUSER: 'postgres' } });
     const code = await direct('app', { applyServer: true }, tty, { connect: fake.connect, ask: async (q) => (asked.push(q), q.startsWith('PostgreSQL') ? 'admin-pw' : 'new-pw') });
     expect(code).toBe(0);
     expect(asked).toEqual(['New password for app:', 'Repeat the password for app:', 'PostgreSQL password for postgres@localhost:5432/postgres:']);
     expect(fake.connects[fake.connects.length - 1]!.password).toBe('admin-pw');
+  });
+});
+
+describe('hash-user --apply-server without admin credentials: the role changes its own password (#12)', () => {
+  const lines = (...l: string[]) => {
+    const queue = [...l];
+    return async () => queue.shift() ?? '';
+  };
+
+  it('--current-password-stdin: logs in as the role with line 1, sets line 2, proves it by a SCRAM login', async () => {
+    const fake = fakeServer({ role: { rolname: 'app' }, readable: false, rolePassword: 'old-pw' });
+    const ctx = captureContext({ system: host(), readStdin: lines('old-pw', 'new-pw'), env: {} });
+    const code = await direct('app', { applyServer: true, passwordStdin: true, currentPasswordStdin: true }, ctx, { connect: fake.connect, scramLogin: fake.scramLogin });
+    expect(ctx.err()).not.toMatch(/pgb-setup:/);
+    expect(code).toBe(0);
+    expect(fake.connects.map((c) => [c.target.user, c.password])).toEqual([['app', 'old-pw']]);
+    expect(fake.log.filter((l) => l.includes('ALTER'))).toEqual([expect.stringMatching(/^postgres\/app: ALTER ROLE "app" PASSWORD 'SCRAM-SHA-256\$4096:/)]);
+    expect(verifyScramPassword(fake.stored()!, 'new-pw')).toBe(true);
+    expect(ctx.err()).toMatch(/ALTER ROLE app as app itself/);
+    expect(ctx.err()).toMatch(/a SCRAM login with the new password proves it holds exactly the new verifier/);
+    expect(ctx.err() + ctx.out()).not.toMatch(/old-pw|new-pw/);
+  });
+
+  it('no admin credentials on a terminal: asks the current password first, then the new one twice', async () => {
+    const fake = fakeServer({ role: { rolname: 'app' }, readable: false, rolePassword: 'old-pw' });
+    const asked: string[] = [];
+    const ctx = captureContext({ system: host(), isTTY: true, env: {} });
+    const code = await direct('app', { applyServer: true }, ctx, {
+      connect: fake.connect,
+      scramLogin: fake.scramLogin,
+      ask: async (q) => (asked.push(q), q.startsWith('Current') ? 'old-pw' : 'new-pw'),
+    });
+    expect(code).toBe(0);
+    expect(asked).toEqual(['Current password of app on PostgreSQL app@localhost:5432/postgres:', 'New password for app:', 'Repeat the password for app:']);
+  });
+
+  it('a wrong current password: exit 2, nothing changed', async () => {
+    const fake = fakeServer({ role: { rolname: 'app' }, readable: false, rolePassword: 'old-pw', stored: 'SCRAM-old' });
+    const sys = host();
+    const ctx = captureContext({ system: sys, readStdin: lines('wrong-pw', 'new-pw'), env: {} });
+    const code = await direct('app', { ...ROTATE, currentPasswordStdin: true }, ctx, { connect: fake.connect, scramLogin: fake.scramLogin });
+    expect(code).toBe(2);
+    expect(ctx.err()).toMatch(/PostgreSQL app@localhost:5432\/postgres refused the current password of app \(password authentication failed for user "app" \(SQLSTATE 28P01\)\); nothing was changed/);
+    expect(fake.stored()).toBe('SCRAM-old');
+    expect(sys.files.get(USERLIST)!.content).toBe(ORIGINAL);
+  });
+
+  it('no terminal and no --current-password-stdin: exit 2 naming the three ways', async () => {
+    const ctx = captureContext({ system: host(), readStdin: lines('new-pw'), env: {} });
+    expect(await direct('app', { applyServer: true, passwordStdin: true }, ctx, { connect: fakeServer().connect })).toBe(2);
+    expect(ctx.err()).toMatch(/--current-password-stdin .* or run as root on the PostgreSQL host .* or set PGUSER and PGPASSWORD of an admin role/);
+  });
+
+  it('--current-password-stdin with admin credentials or without --apply-server is refused', async () => {
+    const a = captureContext({ system: host(), readStdin: lines('x', 'y'), env: { PGUSER: 'postgres', PGPASSWORD: 'p' } });
+    expect(await direct('app', { applyServer: true, passwordStdin: true, currentPasswordStdin: true }, a)).toBe(2);
+    expect(a.err()).toMatch(/leave out PGUSER\/--pg-user and PGPASSWORD/);
+    const b = captureContext({ system: host(), readStdin: lines('x', 'y'), env: {} });
+    expect(await direct('app', { passwordStdin: true, currentPasswordStdin: true }, b)).toBe(2);
+    expect(b.err()).toMatch(/--current-password-stdin goes with --apply-server/);
   });
 });
