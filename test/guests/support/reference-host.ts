@@ -68,6 +68,19 @@ export function describeReferenceHost(suite: Suite, want: Expectations): void {
       expect(guest.sh(`test -d ${DROP_IN_DIR}`).code).not.toBe(0);
     });
 
+    it("every module of the installed package links and loads under the guest's Node.js (no export missing)", () => {
+      // A named import the runtime lacks (util.parseEnv on Node.js 18) fails only when its chunk is
+      // loaded, so load every chunk, not just the commands the other steps happen to run.
+      const script = `import { readdirSync } from 'node:fs';
+const dist = process.argv[1] + '/pgb-setup/dist';
+const files = readdirSync(dist).filter((f) => f.endsWith('.js'));
+for (const f of files) await import(dist + '/' + f);
+console.log('loaded ' + files.length);`;
+      const root = ok(guest.run(['npm', 'root', '-g']), 'npm root -g').out.trim();
+      const r = ok(guest.run(['node', '--input-type=module', '-e', script, root]), 'loading every chunk');
+      expect(r.out).toMatch(/^loaded \d+$/m);
+    });
+
     it('pgb-setup production --yes: installs pgbouncer, enabled and running under systemd, logins through 6432', () => {
       const planned = plan([]);
       const r = apply();
