@@ -64,15 +64,15 @@ export function parseUnitNofile(stdout: string): UnitNofile | undefined {
  */
 export function decideOpenFiles(fdEstimate: number, unit: UnitNofile | undefined, existing: string | undefined): OpenFilesDecision {
   const needed = neededOpenFiles(fdEstimate);
+  const ours = existing === undefined ? undefined : ownLimit(existing);
   if (!unit) {
-    // The limit cannot be read (no systemctl show): write the need, never a hard limit below it.
-    const content = existing !== undefined && ownLimit(existing) !== undefined && ownLimit(existing)! >= needed ? undefined : dropInContent(needed, needed);
-    return { needed, current: undefined, planned: content ? needed : undefined, dropIn: content, note: `open files: pgbouncer needs about ${needed}; the unit's limit could not be read` };
+    // The limit cannot be read (systemctl show failed): keep ours if it asks for enough, else write the need.
+    const dropIn = ours !== undefined && ours >= needed ? undefined : dropInContent(needed, needed);
+    return { needed, current: undefined, planned: dropIn ? needed : ours, dropIn, note: `open files: pgbouncer needs about ${needed}; the unit's limit could not be read` };
   }
   if (atLeast(unit.soft, needed)) {
     return { needed, current: unit.soft, planned: unit.soft, dropIn: undefined, note: `open files: the unit's limit ${unit.soft} covers the ${needed} pgbouncer needs; no drop-in written` };
   }
-  const ours = existing === undefined ? undefined : ownLimit(existing);
   if (ours !== undefined && ours >= needed) {
     // Ours already asks for enough, yet the unit has less: a later drop-in (an admin's) sets it lower.
     return { needed, current: unit.soft, planned: unit.soft, dropIn: undefined, note: `open files: another drop-in of pgbouncer.service sets LimitNOFILE=${unit.soft}, below the ${needed} pgbouncer needs; pgb-setup does not override it, raise it there` };

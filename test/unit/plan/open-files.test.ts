@@ -58,6 +58,11 @@ describe('the LimitNOFILE drop-in rule', () => {
     expect([DROP_IN_NAME, 'override.conf', 'limits.conf', '50-admin.conf'].sort()[0]).toBe(DROP_IN_NAME);
   });
 
+  it('when the limit cannot be read: writes the need, or keeps its own drop-in that asks for enough', () => {
+    expect(decideOpenFiles(2035, undefined, undefined)).toMatchObject({ planned: 3072, dropIn: dropInContent(3072, 3072) });
+    expect(decideOpenFiles(2035, undefined, dropInContent(4096, 524288))).toMatchObject({ planned: 4096, dropIn: undefined });
+  });
+
   it('reads systemctl show', () => {
     expect(parseUnitNofile('LimitNOFILE=524288\nLimitNOFILESoft=1024\n')).toEqual({ soft: 1024, hard: 524288 });
     expect(parseUnitNofile('LimitNOFILESoft=infinity\nLimitNOFILE=infinity\n')).toEqual({ soft: 'infinity', hard: 'infinity' });
