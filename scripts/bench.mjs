@@ -107,8 +107,11 @@ async function guestSection() {
     const timed = inGuest(`set -a; . /root/db.env; set +a; for i in $(seq ${n}); do s=$(date +%s%N); pgb-setup production --yes --json | grep -q '"changed": false' || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`);
     if (timed.status !== 0) return skip(`a re-run in the guest changed something or failed: ${timed.stderr.trim()}`);
     const us = timed.stdout.trim().split('\n').map(Number);
+    const bare = inGuest(`for i in $(seq ${n}); do s=$(date +%s%N); node -e ''; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`).stdout.trim().split('\n').map(Number);
     const node = inGuest('node --version').stdout.trim();
-    console.log(`  ${`re-run, nothing to do (guest, node ${node})`.padEnd(40)} ${(median(us) / 1000).toFixed(1).padStart(7)} ms  (min ${(Math.min(...us) / 1000).toFixed(1)} ms)`);
+    const ms = (x) => (x / 1000).toFixed(1).padStart(7);
+    console.log(`  ${`node -e "" (guest, node ${node})`.padEnd(40)} ${ms(median(bare))} ms`);
+    console.log(`  ${'re-run, nothing to do (guest)'.padEnd(40)} ${ms(median(us))} ms  ${(median(us) / median(bare)).toFixed(2)}x  (min ${(Math.min(...us) / 1000).toFixed(1)} ms)`);
   } finally {
     if (pid) inGuest('systemctl poweroff');
     const kill = setTimeout(() => nspawn.kill('SIGKILL'), 60_000);
