@@ -132,11 +132,15 @@ console.log('loaded ' + files.length);`;
       expect(psql(6432, 'select 1').code).not.toBe(0);
     });
 
-    it('a rejected override leaves the old config serving', () => {
+    it('a rejected override leaves the old config serving (refused as input, and refused by pgbouncer)', () => {
       const before = mainPid();
       const ini = guest.readFile('/etc/pgbouncer/pgbouncer.ini');
-      const r = apply(['--set', 'listen_port=6433', '--set', 'default_pool_size=banana']);
-      expect(r.code).toBe(2);
+      const bad = apply(['--set', 'listen_port=6433', '--set', 'default_pool_size=banana']);
+      expect(bad.code).toBe(2);
+      // Valid input pgbouncer cannot start with (TLS files that do not exist): the candidate check refuses it.
+      const refused = apply(['--set', 'listen_port=6433', '--set', 'client_tls_sslmode=require', '--set', 'client_tls_key_file=/etc/pgbouncer/missing.key', '--set', 'client_tls_cert_file=/etc/pgbouncer/missing.crt']);
+      expect(refused.code, `${refused.out}\n${refused.err}`).toBe(1);
+      expect(refused.err).toMatch(/candidate/);
       expect(guest.readFile('/etc/pgbouncer/pgbouncer.ini')).toBe(ini);
       expect(mainPid()).toBe(before);
       expect(ok(psql(6433, 'select 1'), 'psql via 6433').out.trim()).toBe('1');
