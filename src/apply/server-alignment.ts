@@ -5,17 +5,25 @@
  * DBPASS: the server's first SCRAM message names the salt and iteration count, and a completed
  * exchange proves the keys derived from them are the ones PostgreSQL stores.
  */
+import { isValidMd5Secret } from '../auth/md5.js';
+import { scramSecretShape } from '../auth/scram.js';
 import { InputError, RuntimeError } from '../errors.js';
-import type { Output } from '../context.js';
+import type { Context, Output } from '../context.js';
+import type { SqlClient } from '../credentials/pg-admin.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { ScramLoginResult, ScramLoginTarget, TlsMode } from '../pg/scram-login.js';
 
 export type ScramLogin = (target: ScramLoginTarget) => Promise<ScramLoginResult>;
 
+/** What pg_authid holds for the role, when pgb-setup can look (see roleStateByPeer). */
+export type RoleState = 'no-role' | 'no-password' | 'md5' | 'scram' | 'other';
+
 export interface AlignmentInput {
   config: ResolvedConfig;
   scramLogin: ScramLogin;
   warn: Output;
+  /** After a refusal: what PostgreSQL stores for the role, if it can be read without a password. */
+  roleState?: () => Promise<RoleState | undefined>;
 }
 
 function where(host: string, port: number): string {
@@ -57,12 +65,19 @@ export async function serverVerifierByLogin(input: AlignmentInput): Promise<stri
   switch (result.kind) {
     case 'verifier':
       return result.verifier;
-    case 'refused':
+    case 'refused': {
+      const state = await input.roleState?.().catch(() => undefined);
+      const why = `PostgreSQL at ${at} refused the login of role ${user} (${result.message}${result.code ? `, SQLSTATE ${result.code}` : ''}); nothing was written`;
+      if (state === 'no-role') throw new InputError(`DBUSER: ${why}: there is no role ${user}; create it (CREATE ROLE ${user} LOGIN PASSWORD '...') or fix DBUSER`, 'DBUSER');
+      if (state === 'no-password') throw new InputError(`DBUSER: ${why}: the role has no password; ${fix}`, 'DBUSER');
+      if (state === 'md5' || state === 'other') throw new InputError(`DBUSER: ${why}: PostgreSQL stores its password as ${state === 'md5' ? 'MD5' : 'something other than SCRAM'}, so no SCRAM verifier can match; ${fix}`, 'DBUSER');
+      if (state === 'scram') throw new InputError(`DBPASS: the password was refused by PostgreSQL at ${at} for role ${user}: DBPASS is not its password (${result.message}); nothing was written`, 'DBPASS');
       throw new InputError(
         `DBPASS: the password was refused by PostgreSQL at ${at} for role ${user} (${result.message}${result.code ? `, SQLSTATE ${result.code}` : ''}); nothing was written. ` +
           `Check DBUSER and DBPASS; if they are right, the role has no SCRAM verifier there (one stored as MD5 or no password looks the same from outside): ${fix}`,
         'DBPASS',
       );
+    }
     case 'other-method': {
       const asked = {
         md5: 'an MD5 password, so the role\'s password is stored as MD5',
@@ -87,5 +102,33 @@ export async function serverVerifierByLogin(input: AlignmentInput): Promise<stri
         `warning: could not reach PostgreSQL at ${at} (${result.message}) to take ${user}'s SCRAM salt; userlist.txt gets a verifier of its own, which pgbouncer can use only if PostgreSQL holds the identical one\n`,
       );
       return undefined;
+  }
+}
+
+/**
+ * After PostgreSQL refused DBPASS (it does not say why): as root on the PostgreSQL host, with no
+ * PG* credentials, read what pg_authid holds for the role as the local postgres account, so the
+ * message can say which of "wrong password", "stored as MD5", "no password", "no such role" it is.
+ * Never asks for a password; undefined when it cannot look.
+ */
+export async function roleStateByPeer(ctx: Context, config: ResolvedConfig, role: string): Promise<RoleState | undefined> {
+  const { connectPg, localPeerTarget } = await import('../credentials/pg-admin.js');
+  const target = await localPeerTarget({}, ctx, config);
+  if (!target) return undefined;
+  let client: SqlClient | undefined;
+  try {
+    client = await connectPg(target, async () => {
+      throw new Error('peer authentication only');
+    });
+    const r = await client.query<{ rolpassword: string | null }>('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname::pg_catalog.text OPERATOR(pg_catalog.=) $1', [role]);
+    const row = r.rows[0];
+    if (!row) return 'no-role';
+    if (row.rolpassword === null) return 'no-password';
+    if (isValidMd5Secret(row.rolpassword)) return 'md5';
+    return scramSecretShape(row.rolpassword) ? 'scram' : 'other';
+  } catch {
+    return undefined;
+  } finally {
+    await client?.end().catch(() => {});
   }
 }

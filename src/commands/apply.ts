@@ -238,8 +238,15 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     serverSecret = await readServerVerifier(ctx, config, config.profile.database.user, password);
   } else if (!opts.root && system.scramLogin) {
     // Under --root nothing logs in anywhere (the files are for another host).
-    const { needsAlignment, serverVerifierByLogin } = await import('../apply/server-alignment.js');
-    if (needsAlignment(config)) serverSecret = await serverVerifierByLogin({ config, scramLogin: system.scramLogin.bind(system), warn: ctx.stderr });
+    const { needsAlignment, roleStateByPeer, serverVerifierByLogin } = await import('../apply/server-alignment.js');
+    if (needsAlignment(config)) {
+      serverSecret = await serverVerifierByLogin({
+        config,
+        scramLogin: system.scramLogin.bind(system),
+        warn: ctx.stderr,
+        roleState: () => roleStateByPeer(ctx, config, config.profile.database.user!),
+      });
+    }
   }
   const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.content, serverSecret) };
   const planOptions: PlanOptions = {

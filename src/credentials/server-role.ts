@@ -10,7 +10,7 @@
 import { isValidMd5Secret } from '../auth/md5.js';
 import { isValidScramSecret } from '../auth/scram.js';
 import { InputError, RuntimeError } from '../errors.js';
-import { errorText, quoteIdent, type SqlClient } from './pg-admin.js';
+import { errorText, quoteIdent, quoteLiteral, type SqlClient } from './pg-admin.js';
 
 export interface RoleState {
   name: string;
@@ -69,7 +69,7 @@ export interface SetSecretResult {
  */
 export async function setRoleSecret(client: SqlClient, role: string, secret: string, readable: boolean): Promise<SetSecretResult> {
   assertSendableVerifier(secret);
-  const alter = `ALTER ROLE ${quoteIdent(role)} PASSWORD '${secret}'`;
+  const alter = `ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(secret)}`;
   if (!readable) {
     try {
       await client.query(alter);

@@ -1,13 +1,25 @@
 import type { Client, ClientConfig } from 'pg';
 
 /**
+ * Stands in for a missing password. Without it node-postgres falls back to the process's
+ * PGPASSWORD and then reads ~/.pgpass (printing a DeprecationWarning): pgb-setup does not read
+ * ~/.pgpass; every password comes from where the command says (environment variable or prompt).
+ * The message contains "password must be" so callers recognise "a password is needed".
+ */
+async function noPassword(): Promise<string> {
+  throw new Error('PostgreSQL asks for a password and none was given (pgb-setup does not read ~/.pgpass): a password must be set where the command says');
+}
+
+/**
  * Opens a node-postgres connection: loads `pg` only now (it costs start-up time), tags the session
  * as pgb-setup, keeps a server-side disconnect after connect from crashing the process, and closes
  * the socket when the connect fails. The caller turns the raw error into its own message.
  */
 export async function openClient(config: ClientConfig): Promise<Client> {
+  // node-postgres announces its own API deprecations on stderr; they are for developers, not users.
+  process.noDeprecation = true;
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionTimeoutMillis: 10_000, application_name: 'pgb-setup', ...config });
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, application_name: 'pgb-setup', ...config, password: config.password ?? noPassword });
   client.on('error', () => {});
   try {
     await client.connect();

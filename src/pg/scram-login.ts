@@ -1,8 +1,9 @@
 /**
  * Logs in to PostgreSQL as a role with its password, over a socket of our own, to learn the role's
- * SCRAM verifier. Hand-written (the PostgreSQL v3 startup and SASL messages, about 150 lines)
- * because node-postgres keeps the server-first-message to itself, starts PBKDF2 with whatever
- * iteration count the server names, and skips SASLprep, which PostgreSQL applies.
+ * SCRAM verifier. Hand-written (PostgreSQL's v3 startup and SASL messages, about 150 lines) because
+ * node-postgres exposes neither the salt and iteration count of the server-first-message nor the
+ * keys it derived, and its shortened SASLprep normalises even passwords PostgreSQL takes raw (where
+ * full SASLprep fails), so it would derive another verifier for those.
  *
  * Every wait is bounded by one deadline, every message by a size cap; the socket is always closed.
  */
@@ -177,7 +178,7 @@ function openSocket(target: ScramLoginTarget, deadline: number): Promise<Socket>
   });
 }
 
-async function startTls(socket: Socket, reader: MessageReader, target: ScramLoginTarget): Promise<Socket> {
+async function startTls(socket: Socket, reader: MessageReader, target: ScramLoginTarget, deadline: number): Promise<Socket> {
   const mode = target.tls?.mode ?? 'prefer';
   if (mode === 'disable' || target.host.startsWith('/')) return socket;
   const req = Buffer.alloc(8);
@@ -201,8 +202,18 @@ async function startTls(socket: Socket, reader: MessageReader, target: ScramLogi
     ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
   });
   await new Promise<void>((resolve, reject) => {
-    secure.once('secureConnect', resolve);
-    secure.once('error', reject);
+    const timer = setTimeout(() => {
+      secure.destroy();
+      reject(new Timeout('no TLS handshake in time'));
+    }, Math.max(0, deadline - Date.now()));
+    secure.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    secure.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
   reader.attach(secure);
   return secure;
@@ -219,7 +230,7 @@ export async function scramLogin(target: ScramLoginTarget): Promise<ScramLoginRe
   }
   const reader = new MessageReader(socket, deadline);
   try {
-    socket = await startTls(socket, reader, target);
+    socket = await startTls(socket, reader, target, deadline);
     socket.write(startupPacket(target.user, target.database));
     let first: ReturnType<typeof clientFirst> | undefined;
     let final: ReturnType<typeof clientFinal> | undefined;

@@ -20,6 +20,8 @@ import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { lookupUser } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { buildCli, runChild } from '../helpers/trust.js';
+import { mainWaitingForLock } from '../helpers/lock-wait.js';
 
 const asRoot = process.getuid?.() === 0;
 let cluster: PgCluster;
@@ -94,11 +96,31 @@ describe.skipIf(!asRoot)('as root on the PostgreSQL host, no PG* credentials: th
       .on('apt-cache policy pgbouncer', { stdout: 'pgbouncer:\n  Installed: 1.18.0-1+deb12u1\n  Candidate: 1.18.0-1+deb12u1\n' })
       .on('sh -c ulimit -n', { stdout: '1048576\n' });
     const env = { ...peerEnv(), DBNAME: 'appdb', DBUSER: 'peer_copy', DBPASS: 'copy-pw', DBHOST: '127.0.0.1', DBPORT: String(cluster.port) };
-    const ctx = captureContext({ system: host, env });
-    const code = await main(['node', 'pgb-setup', 'production', '--copy-server-secret', '--yes', '--skip-install', '--skip-service', '--skip-firewall', '--skip-verify'], ctx);
+    const { code, ctx } = await mainWaitingForLock(['production', '--copy-server-secret', '--yes', '--skip-install', '--skip-service', '--skip-firewall', '--skip-verify'], () => captureContext({ system: host, env }));
     expect(ctx.err()).not.toMatch(/pgb-setup:/);
     expect(code).toBe(0);
     expect(parseUserlist(host.files.get('/etc/pgbouncer/userlist.txt')!.content).entries.find((e) => e.user === 'peer_copy')!.secret).toBe(secret);
+  });
+
+  it('the bundled CLI as its own process does the same (the helper child runs as postgres)', async () => {
+    const entry = await buildCli();
+    const r = await runChild(entry, ['users', 'check', '--userlist', join(dir.path, 'uc.txt')], { env: peerEnv() });
+    expect(r.stderr).toMatch(/1 user\(s\) in .* match PostgreSQL postgres@.*\(as the postgres OS account\)/);
+    expect(r.code).toBe(0);
+  });
+
+  it('a pg_authid verifier with 2147483647 iterations (#17.7): users check and --copy-server-secret report it, never compute it', async () => {
+    const { secret } = await cluster.createRole('peer_huge', 'huge-pw');
+    const huge = secret!.replace(/^SCRAM-SHA-256\$4096:/, 'SCRAM-SHA-256$2147483647:');
+    // Not ALTER ROLE ... PASSWORD: PostgreSQL itself would run the rounds (its empty-password check).
+    await cluster.query('UPDATE pg_catalog.pg_authid SET rolpassword = $1 WHERE rolname = $2', [huge, 'peer_huge']);
+    const userlist = join(dir.path, 'huge.txt');
+    await writeFile(userlist, `${formatUserlistEntry('peer_huge', 'huge-pw')}\n`, { mode: 0o600 });
+    const r = await cli(['users', 'check', '--userlist', userlist, '--json'], peerEnv());
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).users).toEqual([
+      { user: 'peer_huge', status: 'differs', line: 1, detail: expect.stringMatching(/^PostgreSQL has an out-of-range SCRAM-SHA-256 \(2147483647 iterations; pgb-setup handles from 1 to 100000/) },
+    ]);
   });
 
   it('no pgb-setup session is left open on the server', async () => {

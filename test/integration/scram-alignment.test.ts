@@ -12,8 +12,10 @@ import { parseUserlist } from '../../src/auth/userlist.js';
 import { scramSecret } from '../../src/auth/scram.js';
 import { scramLogin } from '../../src/pg/scram-login.js';
 import { captureContext } from '../helpers/context.js';
+import { mainWaitingForLock } from '../helpers/lock-wait.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { lookupUser } from '../support/proc.js';
 
 const OS = readFileSync(join(import.meta.dirname, '../fixtures/os-release/debian-12'), 'utf8');
 let scram: PgCluster;
@@ -47,8 +49,7 @@ const APPLY = ['production', '--yes', '--skip-install', '--skip-service', '--ski
 
 async function apply(cluster: PgCluster, user: string, password: string, system = debianHost(), args = APPLY) {
   const env = { DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) };
-  const ctx = captureContext({ system, env });
-  const code = await main(['node', 'pgb-setup', ...args], ctx);
+  const { code, ctx } = await mainWaitingForLock(args, () => captureContext({ system, env }));
   const userlist = system.files.get('/etc/pgbouncer/userlist.txt')?.content;
   return { code, err: ctx.err(), out: ctx.out(), userlist, system };
 }
@@ -62,6 +63,7 @@ describe('scramLogin against PostgreSQL 15', () => {
     ['SASLprep NFKC (trademark sign)', '\u2122x'],
     ['emoji (SASLprep prohibits nothing here)', 'pw\ud83d\ude00'],
     ['quote and backslash', `it's a \\ test`],
+    ['SASLprep fails (private use), so PostgreSQL hashes the raw text, ligature included', '\ufb01x\ue000'],
   ])('derives exactly what pg_authid stores: %s', async (_name, password) => {
     const role = `sl_${Math.random().toString(36).slice(2, 8)}`;
     const { secret } = await scram.createRole(role, password);
@@ -123,6 +125,16 @@ describe('the main job aligns userlist.txt with PostgreSQL, no admin credentials
     expect(secretIn(r.userlist, 'other')).toBe('kept-as-is');
   });
 
+  it('an app entry with 2147483647 iterations in userlist.txt is replaced by PostgreSQL\'s verifier, not computed (#17.7)', async () => {
+    const { secret } = await scram.createRole('app_hugeul', 'hugeul-pw');
+    const host = debianHost();
+    const huge = scramSecret('hugeul-pw').replace(/^SCRAM-SHA-256\$4096:/, 'SCRAM-SHA-256$2147483647:');
+    host.file('/etc/pgbouncer/userlist.txt', `"app_hugeul" "${huge}"\n`, 0o600, 101, 104);
+    const r = await apply(scram, 'app_hugeul', 'hugeul-pw', host);
+    expect(r.code, r.err).toBe(0);
+    expect(secretIn(r.userlist, 'app_hugeul')).toBe(secret);
+  });
+
   it('wrong DBPASS: exit 2, nothing written, says PostgreSQL refused the password', async () => {
     await scram.createRole('app_wrongpw', 'the-right-one');
     const r = await apply(scram, 'app_wrongpw', 'not-the-right-one');
@@ -152,5 +164,36 @@ describe('the main job aligns userlist.txt with PostgreSQL, no admin credentials
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/warning: could not reach PostgreSQL at 127\.0\.0\.1:1 .* to take app_x's SCRAM salt/);
     expect(secretIn(r.userlist, 'app_x')).toMatch(/^SCRAM-SHA-256\$4096:/);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('as root on the PostgreSQL host: why PostgreSQL refused DBPASS, read as the postgres account', () => {
+  /** The fake host sees the cluster's socket and the real postgres account; PGHOST names the socket folder (not a credential). */
+  function localHost(): FakeSystem {
+    const pg = lookupUser('postgres');
+    return debianHost()
+      .file(`${scram.socketDir}/.s.PGSQL.${scram.port}`, '')
+      .on('getent passwd postgres', { stdout: `postgres:x:${pg.uid}:${pg.gid}::/var/lib/postgresql:/bin/bash\n` });
+  }
+
+  async function refused(user: string, password: string) {
+    const system = localHost();
+    const env = { PGHOST: scram.socketDir, DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(scram.port) };
+    const { code, ctx } = await mainWaitingForLock(APPLY, () => captureContext({ system, env }));
+    expect(system.files.get('/etc/pgbouncer/userlist.txt')).toBeUndefined();
+    return { code, err: ctx.err() };
+  }
+
+  it.each([
+    ['a role stored as MD5', 'dx_md5', async () => scram.createRole('dx_md5', 'md5-pw', { passwordEncryption: 'md5' }), 'md5-pw', /DBUSER: .*: PostgreSQL stores its password as MD5, so no SCRAM verifier can match; set a SCRAM password on PostgreSQL/],
+    ['a role without a password', 'dx_nopw', async () => scram.createRole('dx_nopw', null), 'any', /DBUSER: .*: the role has no password; set a SCRAM password/],
+    ['no such role', 'dx_missing', async () => undefined, 'any', /DBUSER: .*: there is no role dx_missing; create it/],
+    ['a wrong DBPASS', 'dx_wrong', async () => scram.createRole('dx_wrong', 'right'), 'wrong', /DBPASS: the password was refused by PostgreSQL at 127\.0\.0\.1:\d+ for role dx_wrong: DBPASS is not its password/],
+  ])('%s: exit 2 with the exact reason', async (_name, user, create, password, message) => {
+    await create();
+    const r = await refused(user, password);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });

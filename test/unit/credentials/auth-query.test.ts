@@ -98,3 +98,24 @@ describe('auth-query command', () => {
     expect(r.err).toMatch(message);
   });
 });
+
+describe('auth-query: names printed into SQL comments and pgbouncer.ini lines (#11.1)', () => {
+  it.each(['x\nDROP TABLE t; --', 'x\r', 'a\u2028b', 'a\u0085b', '\u001b[2J', ' x', 'x ', '', 'a'.repeat(64), 'x\0'])('--dbname %j: exit 2, nothing printed', async (db) => {
+    const ctx = captureContext();
+    expect(await main(['node', 'pgb-setup', 'auth-query', '--dbname', db], ctx)).toBe(2);
+    expect(ctx.out()).toBe('');
+    expect(ctx.err().trim().split('\n')).toHaveLength(1);
+    expect(ctx.err()).toMatch(/^pgb-setup: --dbname: /);
+  });
+
+  it.each(["x; DROP TABLE t", "it's", 'é'])('--dbname %j stays inside its comment line', async (db) => {
+    const ctx = captureContext();
+    expect(await main(['node', 'pgb-setup', 'auth-query', '--dbname', db], ctx)).toBe(0);
+    for (const line of ctx.out().split('\n').filter((l) => l.includes(db))) expect(line).toMatch(/^-- /);
+  });
+
+  it('buildAuthQuerySql refuses names that are not simple, whoever calls it', () => {
+    expect(() => buildAuthQuerySql({ authUser: 'a$pgb$b', schema: 'pgbouncer' })).toThrow(/--auth-user: "a\$pgb\$b" must be a lower-case SQL name/);
+    expect(() => buildAuthQuerySql({ authUser: 'ok', schema: 'x\ny' })).toThrow(/--schema: "x\\ny"/);
+  });
+});

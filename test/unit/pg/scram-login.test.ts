@@ -109,3 +109,25 @@ describe('scramLogin against a scripted server', () => {
     expect(r).toMatchObject({ kind: 'unreachable', code: 'ECONNREFUSED' });
   });
 });
+
+describe('scramLogin TLS', () => {
+  it('a server that says S to the TLS request and then stalls the handshake is bounded by the timeout', async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.write('S')); // then never speaks TLS
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const r = await scramLogin({ host: '127.0.0.1', port, user: 'app', database: 'd', password: 'pw', timeoutMs: 300 });
+    expect(r).toMatchObject({ kind: 'unreachable', code: 'ETIMEDOUT' });
+  });
+
+  it('require: a server without TLS is refused, not used in clear', async () => {
+    const fake = await startFakePg(async (l) => l.auth(0));
+    closers.push(fake.close);
+    const r = await scramLogin({ host: '127.0.0.1', port: fake.port, user: 'app', database: 'd', password: 'pw', tls: { mode: 'require' } });
+    expect(r).toEqual({ kind: 'protocol', message: 'the server does not offer TLS, but server_tls_sslmode is require' });
+  });
+});
