@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: fast unit tests need nothing installed; integration tests get real PostgreSQL and
+// Projects: fast unit tests need nothing installed; integration tests get real PostgreSQL and
 // pgbouncer binaries from the global setup (which installs or builds them on a fresh machine).
 export default defineConfig({
   test: {
@@ -32,6 +32,19 @@ export default defineConfig({
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Reference hosts (#12): Debian 12 and 13 root filesystems booted with systemd as PID 1 under
+        // systemd-nspawn (--private-network), pgb-setup installed from the npm pack tarball inside.
+        // Run last; the first run builds and caches the root filesystems (a few minutes each).
+        test: {
+          name: 'guests',
+          include: ['test/guests/**/*.test.ts'],
+          globalSetup: ['test/guests/support/setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 1_500_000,
           fileParallelism: false,
         },
       },

@@ -122,6 +122,60 @@ async function userlistSection() {
   }
 }
 
+// ---- The no-change re-run inside a Debian 12 guest under systemd (the reference host of #12) ----
+// Uses the rootfs the `guests` test project caches (run `npm run test:guests` once); boots a fresh
+// copy (--volatile=overlay, --private-network), installs the npm pack tarball with the guest's npm
+// and Node.js 18, runs the main job once, then times the re-runs inside the guest. Powered off after.
+await guestSection();
+
+async function guestSection() {
+  const { spawn } = await import('node:child_process');
+  const { existsSync, readFileSync, readdirSync, writeFileSync } = await import('node:fs');
+  const n = Number(process.env.BENCH_GUEST_RUNS ?? 15);
+  console.log(`\nno-change re-run of pgb-setup production inside a Debian 12 guest (systemd, Node.js 18), median of ${n}`);
+  const skip = (why) => console.log(`  skipped: ${why}`);
+  const rootfs = '/var/cache/pgb-setup-test/guests/bookworm';
+  if (process.getuid?.() !== 0) return skip('needs root (systemd-nspawn)');
+  if (spawnSync('sh', ['-c', 'command -v systemd-nspawn']).status !== 0) return skip('systemd-nspawn is not installed (npm run test:guests installs it)');
+  if (!existsSync(`${rootfs}.stamp`) || !existsSync(join(rootfs, 'etc/os-release'))) return skip(`no cached rootfs in ${rootfs} (npm run test:guests builds it)`);
+  const pack = mkdtempSync(join(tmpdir(), 'pgb-bench-pack-'));
+  const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', pack], { cwd: root, encoding: 'utf8' });
+  const tarball = readdirSync(pack).find((f) => f.endsWith('.tgz'));
+  if (packed.status !== 0 || !tarball) return skip(`npm pack failed: ${packed.stderr}`);
+  const nspawn = spawn('systemd-nspawn', ['--register=no', '--keep-unit', '--private-network', '--volatile=overlay', '-M', `pgb-bench-${process.pid}`, '-D', rootfs, '-b', '--console=read-only'], { stdio: 'ignore' });
+  const exited = new Promise((res) => nspawn.once('exit', res));
+  let pid;
+  const inGuest = (script, input) => spawnSync('nsenter', ['-t', String(pid), '-a', 'env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8', 'sh', '-c', script], { input, encoding: 'utf8', timeout: 300_000 });
+  try {
+    for (let i = 0; i < 600 && !pid; i++) {
+      const p = Number(spawnSync('pgrep', ['-P', String(nspawn.pid), '-x', 'systemd'], { encoding: 'utf8' }).stdout.trim());
+      if (p > 0 && existsSync(`/proc/${p}/root/run/systemd/private`)) pid = p;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!pid) return skip('the guest did not boot');
+    inGuest('systemctl is-system-running --wait');
+    writeFileSync(`/proc/${pid}/root/root/${tarball}`, readFileSync(join(pack, tarball)));
+    const password = `bench-${process.pid}`;
+    writeFileSync(`/proc/${pid}/root/root/db.env`, `DBNAME=appdb\nDBUSER=app\nDBPASS=${password}\nDBHOST=127.0.0.1\n`, { mode: 0o600 });
+    const setup = inGuest(`cd /root && npm install -g --no-audit --no-fund ./${tarball} >/dev/null && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 && set -a && . /root/db.env && set +a && pgb-setup production --yes >/dev/null`, `CREATE ROLE app LOGIN PASSWORD '${password}';\nCREATE DATABASE appdb OWNER app;\n`);
+    if (setup.status !== 0) return skip(`setting up the guest failed: ${setup.stderr.trim().split('\n').slice(-2).join(' / ')}`);
+    const timed = inGuest(`set -a; . /root/db.env; set +a; for i in $(seq ${n}); do s=$(date +%s%N); pgb-setup production --yes --json | grep -q '"changed": false' || exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`);
+    if (timed.status !== 0) return skip(`a re-run in the guest changed something or failed: ${timed.stderr.trim()}`);
+    const us = timed.stdout.trim().split('\n').map(Number);
+    const bare = inGuest(`for i in $(seq ${n}); do s=$(date +%s%N); node -e ''; e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`).stdout.trim().split('\n').map(Number);
+    const node = inGuest('node --version').stdout.trim();
+    const ms = (x) => (x / 1000).toFixed(1).padStart(7);
+    console.log(`  ${`node -e "" (guest, node ${node})`.padEnd(40)} ${ms(median(bare))} ms`);
+    console.log(`  ${'re-run, nothing to do (guest)'.padEnd(40)} ${ms(median(us))} ms  ${(median(us) / median(bare)).toFixed(2)}x  (min ${(Math.min(...us) / 1000).toFixed(1)} ms)`);
+  } finally {
+    if (pid) inGuest('systemctl poweroff');
+    const kill = setTimeout(() => nspawn.kill('SIGKILL'), 60_000);
+    await exited;
+    clearTimeout(kill);
+    rmSync(pack, { recursive: true, force: true });
+  }
+}
+
 async function processesSection() {
   const { spawn } = await import('node:child_process');
   const { chownSync, chmodSync, existsSync, readFileSync, readdirSync, writeFileSync, openSync, closeSync } = await import('node:fs');

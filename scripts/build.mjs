@@ -31,7 +31,7 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node18.19',
   outdir: 'dist',
   external: ['pg-native'],
   plugins: [precompiledTemplates],

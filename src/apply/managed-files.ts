@@ -4,6 +4,7 @@
  */
 import { posix } from 'node:path';
 import type { DistroSpec, ServiceUser } from '../distro/index.js';
+import { DROP_IN_NAME } from '../plan/open-files.js';
 
 export interface ManagedFile {
   path: string;
@@ -13,7 +14,6 @@ export interface ManagedFile {
   role: 'ini' | 'userlist' | 'unit';
 }
 
-export const DROP_IN_NAME = 'pgb-setup.conf';
 export const GROUP_UNIT = '/etc/systemd/system/pgbouncer@.service';
 export const GROUP_TARGET = '/etc/systemd/system/pgbouncer-group.target';
 const MAX_GROUP = 64;

@@ -1,3 +1,4 @@
+import { parseUnitNofile, type UnitNofile } from '../plan/open-files.js';
 import { parse as parseIni } from 'ini';
 import type { System } from '../system/system.js';
 import { readOsRelease, type OsRelease } from './os-release.js';
@@ -44,6 +45,8 @@ export interface HostFacts {
   running: { pid: number; pidfile: string } | undefined;
   /** Open-files limit a daemon started from here inherits (ulimit -n). */
   nofileLimit: number | undefined;
+  /** systemd: the pgbouncer unit's effective open-files limits (systemctl show), read as facts. */
+  unitNofile: UnitNofile | undefined;
   /** Filled by addConfigPathFacts once the config says where pgbouncer writes. */
   existingDirs: Set<string>;
   /** Every pgbouncer ini the plan manages (one, or one per process), as on disk. */
@@ -149,6 +152,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     readFileFact(system, distro.userlistPath, MAX_USERLIST_BYTES),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
+  const unitNofile = systemd ? await readUnitNofile(system, distro.serviceName) : undefined;
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
   const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile, distro.iniPath) : undefined;
   const limit = Number(nofile?.stdout.trim());
@@ -166,6 +170,7 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     userlist,
     running,
     nofileLimit: Number.isInteger(limit) && limit > 0 ? limit : undefined,
+    unitNofile,
     existingDirs: new Set(),
     iniFiles: new Map(ini ? [[ini.path, ini]] : []),
     logfiles: new Map(),
@@ -173,6 +178,17 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     runningByPidfile: new Map(running ? [[running.pidfile, running.pid]] : []),
     candidateVersion,
   };
+}
+
+/**
+ * The unit's effective open-files limits. For a unit not installed yet, systemctl show reports the
+ * manager's own limits, not what a service gets: then the manager's defaults for services apply.
+ */
+async function readUnitNofile(system: System, unit: string): Promise<UnitNofile | undefined> {
+  const r = await system.exec('systemctl', ['show', '-p', 'LoadState', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', unit]);
+  if (!/^LoadState=not-found$/m.test(r.stdout)) return parseUnitNofile(r.stdout);
+  const defaults = await system.exec('systemctl', ['show', '-p', 'DefaultLimitNOFILESoft', '-p', 'DefaultLimitNOFILE']);
+  return parseUnitNofile(defaults.stdout.replace(/^Default/gm, ''));
 }
 
 /** What `apt-get install pgbouncer` would bring, from `apt-cache policy` (dnf: `dnf info`). */

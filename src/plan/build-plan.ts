@@ -11,7 +11,7 @@ import { planUfw } from '../firewall/ufw.js';
 import { planFirewalld } from '../firewall/firewalld.js';
 import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
-import { DROP_IN_NAME } from '../apply/managed-files.js';
+import { decideOpenFiles, DROP_IN_NAME, type OpenFilesDecision } from './open-files.js';
 import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 
 export interface PlanOptions {
@@ -136,6 +136,11 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     if (logfile) want(posix.dirname(logfile), 'holds the logfile', true);
     if (socketDir) want(socketDir, 'holds the unix socket', true);
   }
+  const openFiles = facts.systemd ? decideOpenFiles(poolBudget(config).fdEstimate, facts.unitNofile, facts.unitFiles.get(dropInPath(facts))?.content) : undefined;
+  const units = facts.systemd ? systemdFiles(facts, desired.instances, openFiles!) : [];
+  // No fresh host has pgbouncer.service.d/: create it when the drop-in goes there (#16.1).
+  if (units.some((u) => u.path === dropInPath(facts))) want(facts.distro.systemdDropInDir, 'holds the LimitNOFILE drop-in', false);
+  if (openFiles) notes.push(openFiles.note);
   for (const [path, d] of dirs) {
     if (SYSTEM_FOLDERS.has(path)) {
       if (!facts.existingDirs.has(path)) notes.push(`${path} does not exist${facts.root ? ' under --root' : ''}: it is a system folder (it ${[...new Set(d.why)].join(' and ')}), left to the system; pgb-setup does not create or re-own it`);
@@ -194,14 +199,10 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
       why: 'pgbouncer reopens its log on every reload as the service user: it must own it',
     });
   }
-  if (facts.systemd) {
-    const budget = poolBudget(config);
-    const limit = Math.max(1024, Math.ceil((budget.fdEstimate * 1.2) / 1024) * 1024);
-    for (const unit of systemdFiles(facts, desired.instances, limit, budget.fdEstimate)) {
-      const current = facts.unitFiles.get(unit.path);
-      const action = fileAction(current, unit.content, 0o644, 0, 0);
-      fileSteps.push({ kind: 'file', path: unit.path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content: unit.content, diff: action === 'create' || action === 'update' ? unifiedDiff(unit.path, current?.content, unit.content, false) : '', secret: false, notify: 'daemon-reload', why: unit.why });
-    }
+  for (const unit of units) {
+    const current = facts.unitFiles.get(unit.path);
+    const action = fileAction(current, unit.content, 0o644, 0, 0);
+    fileSteps.push({ kind: 'file', path: unit.path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content: unit.content, diff: action === 'create' || action === 'update' ? unifiedDiff(unit.path, current?.content, unit.content, false) : '', secret: false, notify: 'daemon-reload', why: unit.why });
   }
 
   const contentChanges = fileSteps.filter((f) => f.action === 'create' || f.action === 'update');
@@ -265,6 +266,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     },
     steps,
     changed,
+    ...(openFiles ? { openFiles: { needed: openFiles.needed, current: openFiles.current, planned: openFiles.planned } } : {}),
     notes,
     warnings: [...config.warnings, ...warnings, ...md5SecretsUnderScram(config, ulText)],
   };
@@ -304,16 +306,24 @@ function md5SecretsUnderScram(config: ResolvedConfig, userlist: string): string[
   return out;
 }
 
-function systemdFiles(facts: HostFacts, instances: Instance[], limit: number, fdEstimate: number): { path: string; content: string; why: string }[] {
+function dropInPath(facts: HostFacts): string {
+  return posix.join(facts.distro.systemdDropInDir, DROP_IN_NAME);
+}
+
+function systemdFiles(facts: HostFacts, instances: Instance[], openFiles: OpenFilesDecision): { path: string; content: string; why: string }[] {
   const { distro } = facts;
-  const header = `# Written by pgb-setup: max_client_conn plus server connections need about ${fdEstimate} open files.\n`;
   if (instances.length === 1) {
-    return [{ path: posix.join(distro.systemdDropInDir, DROP_IN_NAME), content: `${header}[Service]\nLimitNOFILE=${limit}\n`, why: 'systemd limit on open files for pgbouncer' }];
+    const path = dropInPath(facts);
+    const content = openFiles.dropIn ?? facts.unitFiles.get(path)?.content;
+    // Kept when it is there and still enough: a managed file (owner, mode, backup) left as it is.
+    return content === undefined ? [] : [{ path, content, why: 'systemd drop-in raising the open-files limit for pgbouncer' }];
   }
+  const limit = openFiles.needed;
+  const header = '# Written by pgb-setup.';
   const binary = facts.pgbouncer.binary ?? distro.pgbouncerBinary;
   const iniPattern = instances[0]!.iniPath.replace(/-1\.ini$/, '-%i.ini');
   const unit = [
-    header.trimEnd(),
+    header,
     '[Unit]',
     'Description=PgBouncer process %i of the pgb-setup group (so_reuseport)',
     'After=network-online.target',

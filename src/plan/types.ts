@@ -113,6 +113,8 @@ export interface Plan {
   steps: Step[];
   /** True when applying would change anything on the host. */
   changed: boolean;
+  /** systemd only: open files pgbouncer needs, the unit's soft limit before, and after this run. */
+  openFiles?: { needed: number; current: number | 'infinity' | undefined; planned: number | 'infinity' | undefined };
   notes: string[];
   warnings: string[];
 }

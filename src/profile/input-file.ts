@@ -63,6 +63,15 @@ export function firstNonUtf8Line(bytes: Buffer): number | undefined {
 }
 
 export function readInputFile(path: string, label: string, maxBytes = PROFILE_MAX_BYTES): string {
+  const bytes = readInputBytes(path, label, maxBytes);
+  const bad = firstNonUtf8Line(bytes);
+  if (bad !== undefined) throw new InputError(`${label}: line ${bad} is not valid UTF-8; save the file as UTF-8`, label);
+  const text = bytes.toString('utf8');
+  return text.startsWith('\ufeff') ? text.slice(1) : text;
+}
+
+/** The bytes of a regular file of at most maxBytes, checked before and after opening (no FIFO, device or folder is read). */
+export function readInputBytes(path: string, label: string, maxBytes = PROFILE_MAX_BYTES): Buffer {
   let fd: number;
   try {
     checkStat(statSync(path), label, maxBytes);
@@ -89,8 +98,5 @@ export function readInputFile(path: string, label: string, maxBytes = PROFILE_MA
   } finally {
     closeSync(fd);
   }
-  const bad = firstNonUtf8Line(bytes);
-  if (bad !== undefined) throw new InputError(`${label}: line ${bad} is not valid UTF-8; save the file as UTF-8`, label);
-  const text = bytes.toString('utf8');
-  return text.startsWith('\ufeff') ? text.slice(1) : text;
+  return bytes;
 }

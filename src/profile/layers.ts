@@ -1,10 +1,10 @@
 import { readdirSync } from 'node:fs';
-import { parseEnv } from 'node:util';
 import { InputError } from '../errors.js';
 import { packagePath } from '../package-root.js';
+import { DotenvSyntaxError, parseDotenv, type DotenvEntry } from './dotenv.js';
 import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
-import { readInputFile } from './input-file.js';
+import { readInputBytes, readInputFile } from './input-file.js';
 import { FORBIDDEN_KEYS, parseJsonObject } from './json-input.js';
 import { SECRET_PATHS } from './schema.js';
 
@@ -81,8 +81,22 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
 const ENV_FILE_MAX_BYTES = 64 * 1024;
 
 export function readEnvFile(path: string): Record<string, string> {
-  const text = readInputFile(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES);
-  return parseEnv(text) as Record<string, string>;
+  const bytes = readInputBytes(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES);
+  let entries: Map<string, DotenvEntry>;
+  try {
+    entries = parseDotenv(bytes);
+  } catch (e) {
+    if (e instanceof DotenvSyntaxError) throw new InputError(`--env-file ${path} ${e.message}`, '--env-file');
+    throw e;
+  }
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [name, entry] of entries) {
+    if (entry.ambiguity && Object.hasOwn(ENV_VARS, name)) {
+      throw new InputError(`--env-file ${path} line ${entry.line}: ${name} ${entry.ambiguity}; put the value in single quotes (${name}='...')`, ENV_VARS[name]);
+    }
+    out[name] = entry.value;
+  }
+  return out;
 }
 
 const SET_SECTIONS = ['database', 'pgbouncer', 'databases', 'userlist', 'firewall', 'server', 'host', 'django'];

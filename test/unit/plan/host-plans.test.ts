@@ -22,7 +22,10 @@ function debianHost(): FakeSystem {
     .on('ufw status', { stdout: 'Status: inactive\n' });
 }
 
-function rhelHost(fixture: string): FakeSystem {
+/** systemd's defaults for a unit that sets no LimitNOFILE: soft 1024, hard 524288. */
+const SYSTEMD_DEFAULT_NOFILE = 'LimitNOFILE=524288\nLimitNOFILESoft=1024\n';
+
+function rhelHost(fixture: string, nofile = SYSTEMD_DEFAULT_NOFILE): FakeSystem {
   const sys = new FakeSystem()
     .file('/etc/os-release', readFileSync(join(FIXTURES, fixture), 'utf8'))
     .binary('firewall-cmd', '/usr/bin/firewall-cmd')
@@ -30,6 +33,7 @@ function rhelHost(fixture: string): FakeSystem {
     .on(/^getent (passwd|group) /, { exitCode: 2 })
     .on(/^(\S*\/)?(dnf|yum) info -q pgbouncer$/, { stdout: 'Name         : pgbouncer\nVersion      : 1.24.1\nRelease      : 1.el9\n' })
     .on('sh -c ulimit -n', { stdout: '1024\n' })
+    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: nofile })
     .on('firewall-cmd --state', { stdout: 'running\n' })
     .on('firewall-cmd --permanent --list-rich-rules', { stdout: '' });
   sys.dirs.add('/run/systemd/system');
@@ -127,7 +131,7 @@ describe('plan for a Debian 12 host without pgbouncer, systemd or an active fire
 });
 
 describe.each(['rhel-9', 'rocky-9', 'alma-9', 'centos-stream-9', 'fedora-40', 'amzn-2023'])('plan for a %s host with systemd and firewalld', (fixture) => {
-  it('installs with dnf, runs pgbouncer as its own user under systemd with a LimitNOFILE drop-in, opens firewalld by rich rule', async () => {
+  it('installs with dnf, runs pgbouncer as its own user under systemd (no drop-in: 1024 open files cover production), opens firewalld by rich rule', async () => {
     const p = await plan(rhelHost(fixture), ['production']);
     expect(p.pgbouncerVersion).toBe('1.24.1');
     expect(p.host).toMatchObject({ packageManager: 'dnf', serviceManager: 'systemd', firewall: 'firewalld (active)' });
@@ -137,11 +141,12 @@ describe.each(['rhel-9', 'rocky-9', 'alma-9', 'centos-stream-9', 'fedora-40', 'a
     expect(files.find((f) => f.path === '/etc/pgbouncer/pgbouncer.ini')).toMatchObject({ owner: 'pgbouncer', mode: 0o640 });
     expect(files.find((f) => f.path === '/etc/pgbouncer/userlist.txt')).toMatchObject({ owner: 'pgbouncer', mode: 0o600 });
     expect(files.find((f) => f.path === '/var/log/pgbouncer/pgbouncer.log')).toMatchObject({ owner: 'pgbouncer' });
-    const dropIn = files.find((f) => f.path === '/etc/systemd/system/pgbouncer.service.d/pgb-setup.conf')!;
-    // production: max_client_conn 500 + 10 + pool 25 -> 535 fds, with headroom -> 1024
-    expect(dropIn.content).toMatch(/^\[Service\]\nLimitNOFILE=1024$/m);
+    // production: max_client_conn 500 + 10 + pool 25 -> 535 fds, with headroom -> 1024: systemd's default soft limit covers it.
+    expect(files.some((f) => f.path.includes('pgbouncer.service.d'))).toBe(false);
+    expect(steps(p, 'directory').some((d) => d.path.includes('pgbouncer.service.d'))).toBe(false);
+    expect(p.openFiles).toEqual({ needed: 1024, current: 1024, planned: 1024 });
     const svc = steps(p, 'service')[0] as ServiceStep;
-    expect(svc.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual(['systemctl daemon-reload', 'systemctl enable --now pgbouncer']);
+    expect(svc.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual(['systemctl enable --now pgbouncer']);
     const fw = steps(p, 'firewall')[0] as FirewallStep;
     expect(fw.commands.map((c) => [c.cmd, ...c.args].join(' '))).toEqual([
       'firewall-cmd --permanent --add-rich-rule=rule family="ipv4" source address="10.0.0.0/8" port port="6432" protocol="tcp" accept',

@@ -177,7 +177,7 @@ describe('#17.3 / #11.13 / #12.5 rollback trusts no backup folder and no manifes
 
   it('restores the systemd drop-in the run changed, and removes one the run created (#12.5)', async () => {
     const { r, dir } = await withBackup();
-    const dropIn = 'etc/systemd/system/pgbouncer.service.d/pgb-setup.conf';
+    const dropIn = 'etc/systemd/system/pgbouncer.service.d/00-pgb-setup-limits.conf';
     const target = '/etc/systemd/system/pgbouncer-group.target';
     mkdirSync(join(r, 'etc/systemd/system/pgbouncer.service.d'), { recursive: true });
     writeFileSync(join(r, dropIn), '[Service]\nLimitNOFILE=4096\n', { mode: 0o600 });

@@ -18,6 +18,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../../src/auth/scram.js';
+import { InputError } from '../../../src/errors.js';
+import { readEnvFile } from '../../../src/profile/layers.js';
 import { SETTINGS, SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
 import { pgbouncerMicroseconds } from '../../../src/settings/values.js';
 import { listItems, parseConnString, parseIniLikePgbouncer, readAuthFileLikePgbouncer } from '../../helpers/pgbouncer-model.js';
@@ -238,9 +240,20 @@ describe('hostile input never reaches pgbouncer.ini or userlist.txt as anything 
       fc.asyncProperty(fc.array(line, { maxLength: 4 }), async (lines) => {
         const text = lines.join('\n');
         writeFileSync(file, text);
-        // What the file means is node's parseEnv's business; the invariant is the same either way.
-        const { parseEnv } = await import('node:util');
-        const parsed = parseEnv(text) as Record<string, string>;
+        // What the file means is the env-file reader's business (test/unit/profile/dotenv.test.ts);
+        // the invariant is the same either way: a file it refuses is exit 2 with nothing changed.
+        let parsed: Record<string, string>;
+        try {
+          parsed = readEnvFile(file);
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+          copyTree(base, work);
+          const refused = await runInProcess(['production', '--root', work, '--yes', '--env-file', file], ENV);
+          expect(refused.code, text).toBe(2);
+          expect(refused.stderr, text).toMatch(/^pgb-setup: --env-file .* line \d+: /m);
+          expectUnchanged(work, text);
+          return true;
+        }
         const env = Object.fromEntries(Object.entries(parsed).filter(([k, v]) => ['DBNAME', 'DBUSER', 'DBHOST'].includes(k) && v !== ''));
         // The real environment is above the env file: leave those names to the file.
         const { DBPASS } = ENV;
