@@ -4,11 +4,12 @@ import type { Context } from '../context.js';
 import { InputError, RuntimeError } from '../errors.js';
 import { listBackups, MAX_BACKUP_FILE_BYTES, sha256, untrustedFolder, type Backup } from '../apply/backups.js';
 import { acquireLock } from '../apply/lock.js';
+import { stopPid } from '../apply/pgbouncer-process.js';
 import { managedFiles, type ManagedFile } from '../apply/managed-files.js';
 import { detectServiceUser, resolveDistro } from '../distro/index.js';
 import { findRunning, iniPathSetting, pidfileOf } from '../facts/host-facts.js';
 import { readOsRelease } from '../facts/os-release.js';
-import { BACKUP_ROOT } from '../plan/build-plan.js';
+import { BACKUP_ROOT, restartKeysBetween } from '../plan/build-plan.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { formatTable } from './output.js';
@@ -143,22 +144,44 @@ async function restoreAll(system: System, restores: Restore[], stamp: string, ct
   for (const r of restores) ctx.stderr.write(r.bytes === undefined ? `✓ removed ${r.file.path} (the run had created it)\n` : `✓ restored ${r.file.path} from ${stamp} (${r.file.mode.toString(8).padStart(4, '0')})\n`);
 }
 
-/** Reload pgbouncer on the restored files; a restored systemd file means daemon-reload and restart. */
+/**
+ * Brings pgbouncer onto the restored files: a reload, or a restart when a restored systemd file or a
+ * setting a reload cannot apply (listen_port, unix_socket_dir, ...) differs from what was running.
+ */
 export async function matchService(system: System, restores: Restore[], ctx: Context): Promise<void> {
-  const ini = restores.find((r) => r.file.role === 'ini' && r.bytes)?.bytes?.toString('utf8');
+  const iniRestore = restores.find((r) => r.file.role === 'ini' && r.bytes);
+  const ini = iniRestore?.bytes?.toString('utf8');
+  const replaced = iniRestore?.now?.bytes.toString('utf8');
   const systemd = await system.exists('/run/systemd/system');
   const unitsChanged = restores.some((r) => r.file.role === 'unit');
   if (systemd && unitsChanged) {
     const r = await system.exec('systemctl', ['daemon-reload']);
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but systemctl daemon-reload failed: ${r.stderr.trim()}`);
   }
-  const running = await findRunning(system, pidfileOf(ini) ?? pidfileOf((await system.readManaged(resolveDistro(await readOsRelease(system)).iniPath).catch(() => undefined))?.bytes.toString('utf8')));
+  const distro = resolveDistro(await readOsRelease(system));
+  const currentIni = replaced ?? (await system.readManaged(distro.iniPath).catch(() => undefined))?.bytes.toString('utf8');
+  // The running pgbouncer wrote the pidfile named by the config it was started with.
+  const running = await findRunning(system, pidfileOf(currentIni) ?? pidfileOf(ini));
   if (!running) {
     ctx.stderr.write('pgbouncer is not running: start it with "pgb-setup <environment>" or your service manager\n');
     return;
   }
-  const action = systemd && unitsChanged ? 'restart' : 'reload';
-  const r = systemd ? await system.exec('systemctl', [action, 'pgbouncer']) : await system.exec('kill', ['-HUP', String(running.pid)]);
-  if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the ${action} failed: ${r.stderr.trim()}`);
-  ctx.stderr.write(action === 'restart' ? '✓ restarted pgbouncer (its systemd files changed)\n' : `✓ reloaded pgbouncer (PID ${running.pid})\n`);
+  const restartKeys = ini !== undefined && replaced !== undefined ? restartKeysBetween(replaced, ini) : [];
+  const why = unitsChanged ? 'its systemd files changed' : `a reload cannot apply ${restartKeys.join(', ')}`;
+  if (!unitsChanged && restartKeys.length === 0) {
+    const r = systemd ? await system.exec('systemctl', ['reload', distro.serviceName]) : await system.exec('kill', ['-HUP', String(running.pid)]);
+    if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the reload failed: ${r.stderr.trim()}`);
+    ctx.stderr.write(`✓ reloaded pgbouncer (PID ${running.pid})\n`);
+    return;
+  }
+  if (systemd) {
+    const r = await system.exec('systemctl', ['restart', distro.serviceName]);
+    if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the restart failed: ${r.stderr.trim()}`);
+  } else {
+    await stopPid(system, running.pid, 30_000);
+    const user = (await detectServiceUser(system, distro)).user;
+    const r = await system.exec(distro.pgbouncerBinary, ['-d', '-u', user, iniRestore?.file.path ?? distro.iniPath]);
+    if (r.exitCode !== 0) throw new RuntimeError(`restored the files but pgbouncer did not start on them: ${(r.stderr.trim() || r.stdout.trim()).split('\n')[0]}`);
+  }
+  ctx.stderr.write(`✓ restarted pgbouncer (${why})\n`);
 }

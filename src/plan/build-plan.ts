@@ -67,21 +67,32 @@ function settingText(config: ResolvedConfig, key: string): string | undefined {
   return s ? formatSettingValue(s.value) : undefined;
 }
 
+/** The [pgbouncer] section of an ini text; undefined when it cannot be parsed. */
+function pgbouncerSection(iniText: string): Record<string, unknown> | undefined {
+  try {
+    return ((parseIni(iniText) as Record<string, Record<string, unknown>>)['pgbouncer'] ?? {}) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function changedRestartKeys(old: Record<string, unknown>, now: (key: string) => string | undefined): string[] {
+  const text = (v: unknown) => (v === undefined ? undefined : String(v).trim());
+  return [...RESTART_KEYS].filter((key) => text(old[key]) !== now(key));
+}
+
 /** Settings a RELOAD cannot apply that differ between the config on disk and the new one. */
 export function restartKeysChanged(oldIni: string | undefined, config: ResolvedConfig): string[] {
   if (oldIni === undefined) return [];
-  let old: Record<string, unknown> = {};
-  try {
-    old = ((parseIni(oldIni) as Record<string, Record<string, unknown>>)['pgbouncer'] ?? {}) as Record<string, unknown>;
-  } catch {
-    return ['(unreadable old config)'];
-  }
-  const changed: string[] = [];
-  for (const key of RESTART_KEYS) {
-    const before = old[key] === undefined ? undefined : String(old[key]).trim();
-    if (before !== settingText(config, key)) changed.push(key);
-  }
-  return changed;
+  const old = pgbouncerSection(oldIni);
+  return old ? changedRestartKeys(old, (key) => settingText(config, key)) : ['(unreadable old config)'];
+}
+
+/** Settings a RELOAD cannot apply that differ between two ini texts (rollback: the running config and the restored one). */
+export function restartKeysBetween(oldIni: string, newIni: string): string[] {
+  const [old, now] = [pgbouncerSection(oldIni), pgbouncerSection(newIni)];
+  if (!old || !now) return ['(unreadable config)'];
+  return changedRestartKeys(old, (key) => (now[key] === undefined ? undefined : String(now[key]).trim()));
 }
 
 export function connectHost(config: ResolvedConfig): string {

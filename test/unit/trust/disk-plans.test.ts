@@ -8,15 +8,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { matchService, type Restore } from '../../../src/commands/rollback.js';
+import { DROP_IN_NAME } from '../../../src/plan/open-files.js';
 import type { BackupStep, Plan } from '../../../src/plan/types.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/os-release');
 const ENV = { DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: 'secret-never-shown', DBHOST: '10.0.0.20' };
-const DROP_IN = '/etc/systemd/system/pgbouncer.service.d/pgb-setup.conf';
+const DROP_IN = `/etc/systemd/system/pgbouncer.service.d/${DROP_IN_NAME}`;
 
-function systemdDebian(): FakeSystem {
+// The unit's limit as systemctl reports it: below what max_client_conn=2000 needs, so a drop-in is due.
+function systemdDebian(unitNofile = 'LimitNOFILE=524288\nLimitNOFILESoft=2048\n'): FakeSystem {
   const sys = new FakeSystem()
     .file('/etc/os-release', readFileSync(join(FIXTURES, 'debian-12'), 'utf8'))
     .binary('pgbouncer', '/usr/sbin/pgbouncer')
@@ -26,14 +28,15 @@ function systemdDebian(): FakeSystem {
     .on('systemctl cat pgbouncer', { stdout: '# /lib/systemd/system/pgbouncer.service\n[Service]\nUser=postgres\n' })
     .on('getent passwd postgres', { stdout: 'postgres:x:101:104::/var/lib/postgresql:/bin/bash\n' })
     .on(/^getent group (104|postgres)$/, { stdout: 'postgres:x:104:\n' })
-    .on('sh -c ulimit -n', { stdout: '1048576\n' });
+    .on('sh -c ulimit -n', { stdout: '1048576\n' })
+    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: unitNofile });
   sys.dirs.add('/run/systemd/system');
   return sys;
 }
 
 async function plan(system: FakeSystem, args: string[] = []): Promise<Plan> {
   const ctx = captureContext({ system, env: ENV });
-  const code = await main(['node', 'pgb-setup', 'production', '--skip-firewall', ...args, '--dry-run', '--json'], ctx);
+  const code = await main(['node', 'pgb-setup', 'production', '--skip-firewall', '--set', 'max_client_conn=2000', ...args, '--dry-run', '--json'], ctx);
   expect(code, ctx.err()).toBe(0);
   return JSON.parse(ctx.out()) as Plan;
 }
@@ -85,5 +88,25 @@ describe('#12.5 rollback reloads or restarts to match what it restored', () => {
     await matchService(sys, [restore('/etc/pgbouncer/pgbouncer.ini', 'ini', ini), restore(DROP_IN, 'unit', '[Service]\nLimitNOFILE=2048\n')], ctx);
     expect(sys.commandLines().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl daemon-reload', 'systemctl restart pgbouncer']);
     expect(ctx.err()).toMatch(/restarted pgbouncer/);
+  });
+
+  const replacing = (restored: string, running: string): Restore => ({
+    ...restore('/etc/pgbouncer/pgbouncer.ini', 'ini', restored),
+    now: { bytes: Buffer.from(running), mode: 0o640, uid: 0, gid: 0 },
+  });
+
+  it('a restored ini whose listen_port differs from the running one: restart, naming the setting', async () => {
+    const sys = running();
+    const ctx = captureContext({ system: sys });
+    await matchService(sys, [replacing(`${ini}listen_port = 6432\n`, `${ini}listen_port = 6433\n`)], ctx);
+    expect(sys.commandLines().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl restart pgbouncer']);
+    expect(ctx.err()).toMatch(/restarted pgbouncer \(a reload cannot apply listen_port\)/);
+  });
+
+  it('a restored ini that differs only in reloadable settings: reload', async () => {
+    const sys = running();
+    const ctx = captureContext({ system: sys });
+    await matchService(sys, [replacing(`${ini}default_pool_size = 20\n`, `${ini}default_pool_size = 30\n`)], ctx);
+    expect(sys.commandLines().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl reload pgbouncer']);
   });
 });
