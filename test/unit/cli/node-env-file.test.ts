@@ -89,7 +89,7 @@ describe('#11.2 bytes that are not UTF-8 never become another secret', () => {
     writeFileSync(envFile, Buffer.concat([Buffer.from('DBNAME=app\nDBPASS=caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
     const r = runBin(['render', 'production', '--out', join(dir, 'o'), '--env-file', envFile]);
     expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr.trim()).toBe(`pgb-setup: --env-file ${envFile}: line 2 is not valid UTF-8; save the file as UTF-8`);
+    expect(r.stderr.trim()).toBe(`pgb-setup: --env-file ${envFile} line 2: DBPASS: the value is not valid UTF-8; save the file as UTF-8`);
   });
 
   it('hash-user --password-stdin with invalid UTF-8: exit 2, nothing printed on stdout', () => {

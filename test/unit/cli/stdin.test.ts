@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readFirstLine } from '../../../src/stdin.js';
+import { lineReader } from '../../../src/stdin.js';
 
-describe('readFirstLine (--password-stdin)', () => {
+const readFirstLine = (stream: Readable) => lineReader(stream)();
+
+describe('lineReader (--password-stdin)', () => {
   it('keeps a character split across chunks whole', async () => {
     const bytes = Buffer.from('pä\r\nrest');
     const split = Readable.from([bytes.subarray(0, 2), bytes.subarray(2)]);
@@ -17,6 +19,6 @@ describe('readFirstLine (--password-stdin)', () => {
     async function* endless() {
       for (;;) yield Buffer.alloc(8192, 0x61);
     }
-    await expect(readFirstLine(Readable.from(endless()))).rejects.toThrow(/longer than 64 KiB/);
+    await expect(readFirstLine(Readable.from(endless()))).rejects.toThrow(/--password-stdin: a line is longer than 64 KiB/);
   });
 });
