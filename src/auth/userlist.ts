@@ -317,24 +317,7 @@ export function formatUserlistEntry(user: string, secret: string): string {
  * text gets one). Throws InputError if the text is not a valid auth_file or the values are invalid.
  */
 export function upsertUserlistEntry(text: string, user: string, secret: string): string {
-  const entryLine = formatUserlistEntry(user, secret);
-  const list = parseUserlist(text);
-  const out: string[] = [];
-  let replaced = false;
-  for (const line of list.lines) {
-    if (line.kind === 'entry' && line.user === user) {
-      if (replaced) continue;
-      replaced = true;
-      out.push(line.raw.endsWith('\r') ? entryLine + '\r' : entryLine);
-    } else {
-      out.push(line.raw);
-    }
-  }
-  if (!replaced) {
-    const crlf = list.lines.length > 0 && list.lines[0]!.raw.endsWith('\r');
-    out.push(crlf ? entryLine + '\r' : entryLine);
-  }
-  return joinLines(out, list.lines.length === 0 ? true : list.trailingNewline);
+  return upsertUserlistBytes(Buffer.from(text, 'utf8'), user, secret).toString('utf8');
 }
 
 /**
