@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import type { Context } from './context.js';
+import { HOST_LOCK_PATH, type Context } from './context.js';
 import { EXIT, InputError, InputErrors, PgbSetupError } from './errors.js';
 import { packagePath } from './package-root.js';
 import { createNodeSystem } from './system/node-system.js';
@@ -128,6 +128,7 @@ export function defaultContext(): Context {
     isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
     cwd: process.cwd(),
     readStdin: nextStdinLine,
+    hostLockPath: HOST_LOCK_PATH,
   };
 }
 

@@ -16,4 +16,8 @@ export interface Context {
   cwd: string;
   /** Reads the next line of standard input (for --password-stdin; --current-password-stdin comes first). */
   readStdin: () => Promise<string>;
+  /** The host-wide lock of apply and rollback without --root (tests give each fake host its own). */
+  hostLockPath: string;
 }
+
+export const HOST_LOCK_PATH = '/run/pgb-setup.lock';

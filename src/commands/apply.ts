@@ -100,7 +100,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   const spinner = createProgress(ctx.stderr, ctx.isTTY && !opts.json);
   const progress = (line: string) => spinner.line(line);
   const begin = (label: string) => spinner.begin(label);
-  const release = dryRun ? async () => {} : await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock', (l) => progress(`! ${l}`));
+  const release = dryRun ? async () => {} : await acquireLock(root ? join(root, '.pgb-setup.lock') : ctx.hostLockPath, (l) => progress(`! ${l}`));
   try {
     let facts = await detectFacts(system, { root, isRoot });
     let answers: Layer | undefined;

@@ -57,7 +57,7 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
   const untrustedDir = await untrustedFolder(system, newest.dir);
   if (untrustedDir !== undefined) throw new RuntimeError(`refusing backup ${newest.stamp}: ${untrustedDir === 'missing' ? 'its folder is gone' : untrustedDir}; nothing restored`);
 
-  const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : '/run/pgb-setup.lock', (l) => ctx.stderr.write(`! ${l}\n`));
+  const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : ctx.hostLockPath, (l) => ctx.stderr.write(`! ${l}\n`));
   try {
     const restores = await loadRestores(system, newest, root !== undefined);
     await restoreAll(system, restores, newest.stamp, ctx);

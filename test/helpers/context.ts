@@ -1,5 +1,8 @@
 import type { Context } from '../../src/context.js';
 import type { System } from '../../src/system/system.js';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createNodeSystem } from '../../src/system/node-system.js';
 
 export interface CapturedContext extends Context {
@@ -19,6 +22,8 @@ export function captureContext(overrides: Partial<Context> & { system?: System }
     isTTY: overrides.isTTY ?? false,
     cwd: overrides.cwd ?? process.cwd(),
     readStdin: overrides.readStdin ?? (async () => ''),
+    // Each context its own host lock: a test that applies to a fake host never meets another test file's run (or a run a timed-out test left holding the real /run lock).
+    hostLockPath: overrides.hostLockPath ?? join(tmpdir(), `pgb-setup-test-${randomUUID()}.lock`),
     out: () => out,
     err: () => err,
   };

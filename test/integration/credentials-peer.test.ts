@@ -21,7 +21,6 @@ import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { lookupUser } from '../support/proc.js';
 import { makeTempDir, type TempDir } from '../support/tmp.js';
 import { buildCli, runChild } from '../helpers/trust.js';
-import { mainWaitingForLock } from '../helpers/lock-wait.js';
 
 const asRoot = process.getuid?.() === 0;
 let cluster: PgCluster;
@@ -96,7 +95,8 @@ describe.skipIf(!asRoot)('as root on the PostgreSQL host, no PG* credentials: th
       .on('apt-cache policy pgbouncer', { stdout: 'pgbouncer:\n  Installed: 1.18.0-1+deb12u1\n  Candidate: 1.18.0-1+deb12u1\n' })
       .on('sh -c ulimit -n', { stdout: '1048576\n' });
     const env = { ...peerEnv(), DBNAME: 'appdb', DBUSER: 'peer_copy', DBPASS: 'copy-pw', DBHOST: '127.0.0.1', DBPORT: String(cluster.port) };
-    const { code, ctx } = await mainWaitingForLock(['production', '--copy-server-secret', '--yes', '--skip-install', '--skip-service', '--skip-firewall', '--skip-verify'], () => captureContext({ system: host, env }));
+    const ctx = captureContext({ system: host, env });
+    const code = await main(['node', 'pgb-setup', 'production', '--copy-server-secret', '--yes', '--skip-install', '--skip-service', '--skip-firewall', '--skip-verify'], ctx);
     expect(ctx.err()).not.toMatch(/pgb-setup:/);
     expect(code).toBe(0);
     expect(parseUserlist(host.files.get('/etc/pgbouncer/userlist.txt')!.content).entries.find((e) => e.user === 'peer_copy')!.secret).toBe(secret);

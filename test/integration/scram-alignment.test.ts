@@ -12,7 +12,6 @@ import { parseUserlist } from '../../src/auth/userlist.js';
 import { scramSecret } from '../../src/auth/scram.js';
 import { scramLogin } from '../../src/pg/scram-login.js';
 import { captureContext } from '../helpers/context.js';
-import { mainWaitingForLock } from '../helpers/lock-wait.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { lookupUser } from '../support/proc.js';
@@ -49,7 +48,8 @@ const APPLY = ['production', '--yes', '--skip-install', '--skip-service', '--ski
 
 async function apply(cluster: PgCluster, user: string, password: string, system = debianHost(), args = APPLY) {
   const env = { DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) };
-  const { code, ctx } = await mainWaitingForLock(args, () => captureContext({ system, env }));
+  const ctx = captureContext({ system, env });
+  const code = await main(['node', 'pgb-setup', ...args], ctx);
   const userlist = system.files.get('/etc/pgbouncer/userlist.txt')?.content;
   return { code, err: ctx.err(), out: ctx.out(), userlist, system };
 }
@@ -179,7 +179,8 @@ describe.skipIf(process.getuid?.() !== 0)('as root on the PostgreSQL host: why P
   async function refused(user: string, password: string) {
     const system = localHost();
     const env = { PGHOST: scram.socketDir, DBNAME: 'appdb', DBUSER: user, DBPASS: password, DBHOST: '127.0.0.1', DBPORT: String(scram.port) };
-    const { code, ctx } = await mainWaitingForLock(APPLY, () => captureContext({ system, env }));
+    const ctx = captureContext({ system, env });
+    const code = await main(['node', 'pgb-setup', ...APPLY], ctx);
     expect(system.files.get('/etc/pgbouncer/userlist.txt')).toBeUndefined();
     return { code, err: ctx.err() };
   }
