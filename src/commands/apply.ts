@@ -3,7 +3,7 @@ import { join, posix, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { InputError, InputErrors, PgbSetupError } from '../errors.js';
 import { addConfigPathFacts, detectFacts, type HostFacts } from '../facts/host-facts.js';
-import { DROP_IN_NAME } from '../plan/open-files.js';
+import { DROP_IN_NAME, LEGACY_DROP_IN_NAME } from '../plan/open-files.js';
 import { isCidr } from '../profile/schema.js';
 import type { Layer } from '../profile/layers.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
@@ -237,7 +237,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     logfiles: each('logfile'),
     // A single process also looks for a group left by an earlier --processes run: it must give back the port.
     pidfiles: instances.length === 1 ? [...each('pidfile'), ...groupPidfiles(each('pidfile')[0])] : each('pidfile'),
-    unitPaths: [posix.join(facts.distro.systemdDropInDir, DROP_IN_NAME), '/etc/systemd/system/pgbouncer@.service', '/etc/systemd/system/pgbouncer-group.target'],
+    unitPaths: [posix.join(facts.distro.systemdDropInDir, DROP_IN_NAME), posix.join(facts.distro.systemdDropInDir, LEGACY_DROP_IN_NAME), '/etc/systemd/system/pgbouncer@.service', '/etc/systemd/system/pgbouncer-group.target'],
     ...(authFile ? { authFile } : {}),
   });
   const password = config.profile.database.password?.reveal();

@@ -11,7 +11,7 @@ import { planUfw } from '../firewall/ufw.js';
 import { planFirewalld } from '../firewall/firewalld.js';
 import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
-import { decideOpenFiles, DROP_IN_NAME, type OpenFilesDecision } from './open-files.js';
+import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
 import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 
 export interface PlanOptions {
@@ -152,6 +152,8 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   // No fresh host has pgbouncer.service.d/: create it when the drop-in goes there (#16.1).
   if (units.some((u) => u.path === dropInPath(facts))) want(facts.distro.systemdDropInDir, 'holds the LimitNOFILE drop-in', false);
   if (openFiles) notes.push(openFiles.note);
+  const legacy = facts.systemd ? legacyDropInWarning(posix.join(facts.distro.systemdDropInDir, LEGACY_DROP_IN_NAME), facts.unitFiles.get(posix.join(facts.distro.systemdDropInDir, LEGACY_DROP_IN_NAME))?.content) : undefined;
+  if (legacy) warnings.push(legacy);
   for (const [path, d] of dirs) {
     if (SYSTEM_FOLDERS.has(path)) {
       if (!facts.existingDirs.has(path)) notes.push(`${path} does not exist${facts.root ? ' under --root' : ''}: it is a system folder (it ${[...new Set(d.why)].join(' and ')}), left to the system; pgb-setup does not create or re-own it`);

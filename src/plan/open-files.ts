@@ -14,6 +14,16 @@
  */
 export const DROP_IN_NAME = '00-pgb-setup-limits.conf';
 
+/** The drop-in earlier pgb-setup releases wrote; sorting after ours, its LimitNOFILE would win. */
+export const LEGACY_DROP_IN_NAME = 'pgb-setup.conf';
+
+/** A warning when an earlier pgb-setup's own drop-in is still there (its first line says it wrote it). */
+export function legacyDropInWarning(path: string, content: string | undefined): string | undefined {
+  if (content === undefined || !content.startsWith('# Written by pgb-setup')) return undefined;
+  const limit = /^LimitNOFILE=(\S+)/m.exec(content)?.[1] ?? '?';
+  return `${path} was written by an earlier pgb-setup (LimitNOFILE=${limit}) and overrides ${DROP_IN_NAME}: remove it, then run pgb-setup again (rm ${path} && systemctl daemon-reload)`;
+}
+
 export type Limit = number | 'infinity';
 
 /** The unit's effective limits, as `systemctl show -p LimitNOFILESoft -p LimitNOFILE` reports them. */

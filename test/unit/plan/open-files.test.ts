@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
-import { decideOpenFiles, DROP_IN_NAME, dropInContent, neededOpenFiles, parseUnitNofile } from '../../../src/plan/open-files.js';
+import { decideOpenFiles, DROP_IN_NAME, dropInContent, LEGACY_DROP_IN_NAME, neededOpenFiles, parseUnitNofile } from '../../../src/plan/open-files.js';
 import type { DirectoryStep, FileStep, Plan, ServiceStep } from '../../../src/plan/types.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
@@ -135,5 +135,25 @@ describe('plan data on a fresh systemd host (#12, #16.1)', () => {
     expect(p.steps.find((s) => s.kind === 'file' && s.path === dropIn)).toMatchObject({ action: 'unchanged' });
     expect(p.steps.find((s) => s.kind === 'directory' && s.path === '/etc/systemd/system/pgbouncer.service.d')).toMatchObject({ action: 'unchanged' });
     expect((p.steps.find((s) => s.kind === 'service') as ServiceStep).commands.map((c) => c.args.join(' '))).not.toContain('daemon-reload');
+  });
+});
+
+describe('an earlier pgb-setup\'s drop-in (pgb-setup.conf sorts after ours and would win)', () => {
+  const legacy = `/etc/systemd/system/pgbouncer.service.d/${LEGACY_DROP_IN_NAME}`;
+
+  it('is named in a warning with the command that removes it', async () => {
+    const sys = freshSystemdDebian('LimitNOFILE=524288\nLimitNOFILESoft=1024\n');
+    sys.dirs.add('/etc/systemd/system/pgbouncer.service.d');
+    sys.file(legacy, '# Written by pgb-setup: max_client_conn plus server connections need about 540 open files.\n[Service]\nLimitNOFILE=1024\n', 0o644, 0, 0);
+    const p = await plan(sys, ['production', '--set', 'max_client_conn=2000']);
+    expect(p.warnings).toContainEqual(expect.stringContaining(`${legacy} was written by an earlier pgb-setup (LimitNOFILE=1024) and overrides ${DROP_IN_NAME}: remove it`));
+  });
+
+  it('an admin\'s own file of that name is left alone, without a warning', async () => {
+    const sys = freshSystemdDebian('LimitNOFILE=8192\nLimitNOFILESoft=8192\n');
+    sys.dirs.add('/etc/systemd/system/pgbouncer.service.d');
+    sys.file(legacy, '[Service]\nLimitNOFILE=8192\n', 0o644, 0, 0);
+    const p = await plan(sys, ['production']);
+    expect(p.warnings.some((w) => w.includes(LEGACY_DROP_IN_NAME))).toBe(false);
   });
 });
