@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const BIN = join(import.meta.dirname, '../../bin/pgb-setup.js');
 let work: string;
-const hostRulesBefore = readFileSync('/etc/ufw/user.rules', 'utf8');
+// Read once ufw is there: a fresh machine gets it from the beforeAll below.
+let hostRulesBefore: string;
 
 function inNamespace(script: string, env: Record<string, string> = {}) {
   const mounts = [
@@ -40,6 +41,7 @@ function userRules(): string[] {
 
 beforeAll(() => {
   execFileSync('bash', ['-c', 'command -v ufw >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade ufw)'], { stdio: 'pipe' });
+  hostRulesBefore = readFileSync('/etc/ufw/user.rules', 'utf8');
   work = mkdtempSync(join(tmpdir(), 'pgb-ufw-'));
   cpSync('/etc/ufw', join(work, 'etc-ufw'), { recursive: true });
   cpSync('/lib/ufw', join(work, 'lib-ufw'), { recursive: true });
