@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../errors.js';
 import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.js';
 import type { System } from '../system/system.js';
+import { systemctlStart } from '../system/systemctl.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate } from './candidate-check.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
@@ -52,7 +53,8 @@ function describe(step: Step): string {
 }
 
 async function run(system: System, c: PlanCommand): Promise<void> {
-  const r = await system.exec(c.cmd, c.args, { env: c.env });
+  const startsUnit = c.cmd === 'systemctl' && (c.args[0] === 'restart' || c.args[0] === 'start') && c.args.length === 2;
+  const r = startsUnit ? await systemctlStart(system, c.args[0] as 'start' | 'restart', c.args[1]!, c.env) : await system.exec(c.cmd, c.args, { env: c.env });
   if (r.exitCode !== 0) {
     const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' | ');
     throw new RuntimeError(`${c.cmd} ${c.args.join(' ')} failed (exit ${r.exitCode}): ${tail}`);

@@ -12,6 +12,7 @@ import { readOsRelease } from '../facts/os-release.js';
 import { BACKUP_ROOT, restartKeysBetween } from '../plan/build-plan.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
+import { systemctlStart } from '../system/systemctl.js';
 import { formatTable } from './output.js';
 
 export interface RollbackOptions {
@@ -175,7 +176,7 @@ export async function matchService(system: System, restores: Restore[], ctx: Con
     return;
   }
   if (systemd) {
-    const r = await system.exec('systemctl', ['restart', distro.serviceName]);
+    const r = await systemctlStart(system, 'restart', distro.serviceName);
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the restart failed: ${r.stderr.trim()}`);
   } else {
     await stopPid(system, running.pid, 30_000);
