@@ -120,8 +120,27 @@ describe('scramLogin TLS', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise<void>((r) => server.close(() => r())));
     const port = (server.address() as { port: number }).port;
-    const r = await scramLogin({ host: '127.0.0.1', port, user: 'app', database: 'd', password: 'pw', timeoutMs: 300 });
+    const r = await scramLogin({ host: '127.0.0.1', port, user: 'app', database: 'd', password: 'pw', timeoutMs: 300, tls: { mode: 'require' } });
     expect(r).toMatchObject({ kind: 'unreachable', code: 'ETIMEDOUT' });
+  });
+
+  it('prefer on loopback: no TLS request, the first message is the startup message (protocol 3.0)', async () => {
+    const { createServer } = await import('node:net');
+    const first = new Promise<Buffer>((resolve) => {
+      const server = createServer((s) => {
+        s.on('error', () => {});
+        s.once('data', (b: Buffer) => {
+          resolve(b);
+          s.destroy();
+        });
+      });
+      server.listen(0, '127.0.0.1', () => {
+        closers.push(() => new Promise<void>((r) => server.close(() => r())));
+        void scramLogin({ host: '127.0.0.1', port: (server.address() as { port: number }).port, user: 'app', database: 'd', password: 'pw', timeoutMs: 1000 });
+      });
+    });
+    const b = await first;
+    expect(b.readInt32BE(4)).toBe(196608);
   });
 
   it('require: a server without TLS is refused, not used in clear', async () => {
