@@ -4,7 +4,7 @@ import { HOST_LOCK_PATH, type Context } from './context.js';
 import { EXIT, InputError, InputErrors, PgbSetupError } from './errors.js';
 import { packagePath } from './package-root.js';
 import { createNodeSystem } from './system/node-system.js';
-import type { RegisterCommands, RunCommand } from './cli-types.js';
+import type { RunCommand } from './cli-types.js';
 import { EXTRA_COMMANDS } from './commands/index.js';
 import { printable, withoutOptionValues } from './ui/printable.js';
 import { JsonInputError } from './profile/json-input.js';

@@ -22,7 +22,6 @@ import { printable, printableLine } from '../ui/printable.js';
 
 export const NAGIOS = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type NagiosStatus = keyof typeof NAGIOS;
-const BY_CODE: NagiosStatus[] = ['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'];
 
 export interface Thresholds {
   warnUtilisation: number;

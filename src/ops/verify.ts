@@ -679,7 +679,7 @@ async function readManagedText(system: System, path: string, maxBytes = MAX_CONF
 
 const MARK: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', note: 'NOTE' };
 
-export function formatChecklist(environment: string, checks: readonly Check[], header: string): string {
+export function formatChecklist(checks: readonly Check[], header: string): string {
   const width = Math.max(...checks.map((c) => c.title.length));
   const lines = [header, ''];
   for (const c of checks) {
@@ -699,7 +699,7 @@ export async function runVerify(environment: string, opts: VerifyOptions, ctx: C
     ctx.stdout.write(`${JSON.stringify({ environment, ok: !failed, pgbouncer_version: config.target.version, service_user: serviceUser?.user ?? null, checks }, null, 2)}\n`);
   } else {
     const svc = serviceUser ? `, service user ${serviceUser.user} (${serviceUser.detail})` : '';
-    ctx.stdout.write(formatChecklist(environment, checks, `pgb-setup verify ${environment}: pgbouncer ${config.target.version}${svc}${opts.root ? `, files under ${opts.root}` : ''}`));
+    ctx.stdout.write(formatChecklist(checks, `pgb-setup verify ${environment}: pgbouncer ${config.target.version}${svc}${opts.root ? `, files under ${opts.root}` : ''}`));
   }
   return failed ? 1 : 0;
 }

@@ -53,12 +53,11 @@ class MessageReader {
   private waiting?: () => void;
   private ended?: Error;
 
-  constructor(private socket: Socket, private readonly deadline: number) {
+  constructor(socket: Socket, private readonly deadline: number) {
     this.attach(socket);
   }
 
   attach(socket: Socket): void {
-    this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.wake();

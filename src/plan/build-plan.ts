@@ -12,7 +12,7 @@ import { planFirewalld } from '../firewall/firewalld.js';
 import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
 import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
-import type { DirectoryStep, FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
+import type { FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 
 export interface PlanOptions {
   allowFrom: string[];

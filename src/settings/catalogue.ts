@@ -26,7 +26,6 @@ export interface SettingDef {
 const INT = (min = 0, max = 2_147_483_647): SettingType => ({ kind: 'int', min, max });
 const SECS: SettingType = { kind: 'secs' };
 const BOOL: SettingType = { kind: 'bool' };
-const STR: SettingType = { kind: 'str' };
 const PATH: SettingType = { kind: 'str', pattern: /^\/[^\s;#]*$/, hint: 'an absolute path without spaces' };
 const NAMES: SettingType = { kind: 'list', item: /^[A-Za-z0-9_.@$-]+$/, hint: 'user names of letters, digits, _ . @ $ -' };
 const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
