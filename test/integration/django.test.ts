@@ -5,7 +5,7 @@
  */
 import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type pg from 'pg';
+import type { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
@@ -152,7 +152,7 @@ interface Load {
 
 /** LOAD_CLIENTS clients running short transactions through pgbouncer, plus a SHOW POOLS poller. */
 async function busyPool(): Promise<Load> {
-  const clients: pg.Client[] = [];
+  const clients: PgClient[] = [];
   for (let i = 0; i < LOAD_CLIENTS; i++) clients.push(await connectThrough(bouncer, { user: 'app_user', password: PASSWORD, database: 'appdb' }));
   let running = true;
   let transactions = 0;

@@ -1,13 +1,13 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { detectServiceUser, resolveDistro, type DistroSpec } from '../../../src/distro/index.js';
 import { parseUnitUser } from '../../../src/distro/service-user.js';
 import { parseOsRelease } from '../../../src/facts/os-release.js';
-import type { ExecResult, FileStat, System } from '../../../src/system/system.js';
+import { createNodeSystem } from '../../../src/system/node-system.js';
+import type { ExecResult, FileStat } from '../../../src/system/system.js';
+import { FakeSystem } from '../../helpers/fake-system.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/os-release');
 const spec = (name: string): DistroSpec => resolveDistro(parseOsRelease(readFileSync(join(FIXTURES, name), 'utf8')));
@@ -15,45 +15,19 @@ const DEBIAN = spec('debian-12');
 const ROCKY = spec('rocky-9');
 
 /**
- * A System driven by a table: "cmd arg arg" → result. Unmatched commands throw, so an unexpected
- * shell-out fails the test. Files are path → {stat}; `which` answers from a set of commands.
+ * The shared FakeSystem set up from a table: "cmd arg arg" → result (unmatched commands throw, so an
+ * unexpected shell-out fails the test), files by path with their owner and mode, and the commands on PATH.
  */
-class FakeSystem implements System {
-  readonly calls: string[] = [];
-  constructor(
-    private readonly commands: Record<string, Partial<ExecResult>>,
-    private readonly files: Record<string, Partial<FileStat>> = {},
-    private readonly onPath: string[] = [],
-  ) {}
-  async exec(cmd: string, args: readonly string[]): Promise<ExecResult> {
-    const key = [cmd, ...args].join(' ');
-    this.calls.push(key);
-    const r = this.commands[key];
-    if (!r) throw new Error(`FakeSystem: unexpected command: ${key}`);
-    return { exitCode: 0, stdout: '', stderr: '', ...r };
-  }
-  unitText: string | undefined;
-  async readFile(path: string): Promise<string | undefined> {
-    if (path.endsWith('/pgbouncer.service') && path.includes('/lib/systemd/')) return this.unitText;
-    return undefined;
-  }
-  async stat(path: string): Promise<FileStat | undefined> {
-    const f = this.files[path];
-    if (!f) return undefined;
-    return { mode: 0o640, uid: 0, gid: 0, size: 0, mtimeMs: 0, isFile: true, isDirectory: false, ...f };
-  }
-  async writeFile(): Promise<void> {
-    throw new Error('FakeSystem: writeFile not expected');
-  }
-  async mkdir(): Promise<void> {
-    throw new Error('FakeSystem: mkdir not expected');
-  }
-  async exists(path: string): Promise<boolean> {
-    return path in this.files;
-  }
-  async which(cmd: string): Promise<string | undefined> {
-    return this.onPath.includes(cmd) ? `/usr/bin/${cmd}` : undefined;
-  }
+function fakeHost(
+  commands: Record<string, Partial<ExecResult>>,
+  files: Record<string, Partial<Pick<FileStat, 'mode' | 'uid' | 'gid'>>> = {},
+  onPath: string[] = [],
+): FakeSystem {
+  const sys = new FakeSystem();
+  for (const [line, result] of Object.entries(commands)) sys.on(line, result);
+  for (const [path, f] of Object.entries(files)) sys.file(path, '', f.mode ?? 0o640, f.uid ?? 0, f.gid ?? 0);
+  for (const cmd of onPath) sys.binary(cmd, `/usr/bin/${cmd}`);
+  return sys;
 }
 
 const notFound = { exitCode: 2, stdout: '' };
@@ -89,7 +63,7 @@ User=pooler
 
 describe('detectServiceUser', () => {
   it('systemd-unit: the last User= wins (drop-ins after the unit); Group= from the unit', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'systemctl cat pgbouncer': { stdout: RHEL_UNIT_WITH_DROPIN },
         'getent passwd pooler': { stdout: 'pooler:x:1001:1001::/home/pooler:/sbin/nologin\n' },
@@ -109,7 +83,7 @@ describe('detectServiceUser', () => {
   });
 
   it('systemd-unit: Debian unit without Group= takes the primary group', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'systemctl cat pgbouncer': {
           stdout: '# /lib/systemd/system/pgbouncer.service\n[Service]\nType=notify\nUser=postgres\nExecStart=/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n',
@@ -124,7 +98,7 @@ describe('detectServiceUser', () => {
   });
 
   it('a file owner is never the service user: pgbouncer.ini owned by nobody, systemd not running → the distro account (#17.2)', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'systemctl cat pgbouncer': {
           exitCode: 1,
@@ -139,11 +113,11 @@ describe('detectServiceUser', () => {
     );
     const u = await detectServiceUser(sys, DEBIAN);
     expect(u).toMatchObject({ user: 'postgres', group: 'postgres', uid: 101, gid: 104, source: 'passwd' });
-    expect(sys.calls).not.toContain('getent passwd 65534');
+    expect(sys.commandLines()).not.toContain('getent passwd 65534');
   });
 
   it('systemd not running: User= of the unit file on disk wins over the distro default', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'systemctl cat pgbouncer': { exitCode: 1 },
         'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
@@ -152,12 +126,12 @@ describe('detectServiceUser', () => {
       {},
       ['systemctl'],
     );
-    sys.unitText = '[Service]\nUser=pgbouncer\nExecStart=/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n';
+    sys.file('/lib/systemd/system/pgbouncer.service', '[Service]\nUser=pgbouncer\nExecStart=/usr/sbin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n');
     expect(await detectServiceUser(sys, DEBIAN)).toMatchObject({ user: 'pgbouncer', uid: 990, source: 'systemd-unit', detail: 'User=pgbouncer in /lib/systemd/system/pgbouncer.service' });
   });
 
   it('a unit without User= falls through to the next source, never to the ini owner', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'systemctl cat pgbouncer': { stdout: '[Service]\nExecStart=/usr/bin/pgbouncer /etc/pgbouncer/pgbouncer.ini\n' },
         'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
@@ -170,7 +144,7 @@ describe('detectServiceUser', () => {
   });
 
   it('passwd: a root-owned ini is no evidence; the default account exists', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
         'getent group 990': { stdout: 'pgbouncer:x:990:\n' },
@@ -178,11 +152,11 @@ describe('detectServiceUser', () => {
       { '/etc/pgbouncer/pgbouncer.ini': { uid: 0, gid: 0, mode: 0o644 } },
     );
     expect(await detectServiceUser(sys, ROCKY)).toMatchObject({ user: 'pgbouncer', group: 'pgbouncer', uid: 990, gid: 990, source: 'passwd' });
-    expect(sys.calls).toEqual(['getent passwd pgbouncer', 'getent group 990']);
+    expect(sys.commandLines()).toEqual(['getent passwd pgbouncer', 'getent group 990']);
   });
 
   it('passwd: pgbouncer installed, default missing → the other conventional user', async () => {
-    const sys = new FakeSystem(
+    const sys = fakeHost(
       {
         'getent passwd postgres': notFound,
         'getent passwd pgbouncer': { stdout: PASSWD.pgbouncer },
@@ -195,7 +169,7 @@ describe('detectServiceUser', () => {
 
   it('default: RHEL host running PostgreSQL but no pgbouncer yet → pgbouncer, not postgres', async () => {
     // `postgres` exists (PostgreSQL server), but the pgbouncer package will run as `pgbouncer`.
-    const sys = new FakeSystem({ 'getent passwd pgbouncer': notFound, 'getent passwd postgres': { stdout: PASSWD.postgres } });
+    const sys = fakeHost({ 'getent passwd pgbouncer': notFound, 'getent passwd postgres': { stdout: PASSWD.postgres } });
     expect(await detectServiceUser(sys, ROCKY)).toEqual({
       user: 'pgbouncer',
       group: 'pgbouncer',
@@ -204,11 +178,11 @@ describe('detectServiceUser', () => {
       source: 'default',
       detail: 'default for Rocky Linux 9.5 (Blue Onyx); the account does not exist yet',
     });
-    expect(sys.calls).toEqual(['getent passwd pgbouncer']);
+    expect(sys.commandLines()).toEqual(['getent passwd pgbouncer']);
   });
 
   it('the fake rejects commands it was not told about', async () => {
-    const sys = new FakeSystem({}, {}, ['systemctl']);
+    const sys = fakeHost({}, {}, ['systemctl']);
     await expect(detectServiceUser(sys, DEBIAN)).rejects.toThrow('unexpected command: systemctl cat pgbouncer');
   });
 });
@@ -227,36 +201,8 @@ describe('parseUnitUser', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// One real call on this machine (Debian 12 with the distro pgbouncer installed, no systemd PID 1).
-
-function realSystem(): System {
-  const run = (cmd: string, args: readonly string[]): Promise<ExecResult> =>
-    new Promise((resolve) => {
-      execFile(cmd, [...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 127) : 0;
-        resolve({ exitCode: code, stdout, stderr });
-      });
-    });
-  const exists = (p: string) => access(p).then(() => true, () => false);
-  return {
-    exec: run,
-    readFile: (p) => readFile(p, 'utf8').catch(() => undefined),
-    stat: async (p) => {
-      const s = await stat(p).catch(() => undefined);
-      if (!s) return undefined;
-      return { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: s.size, mtimeMs: s.mtimeMs, isFile: s.isFile(), isDirectory: s.isDirectory() };
-    },
-    writeFile: () => Promise.reject(new Error('read-only test system')),
-    mkdir: () => Promise.reject(new Error('read-only test system')),
-    exists,
-    which: async (cmd) => {
-      for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-        if (dir && (await exists(join(dir, cmd)))) return join(dir, cmd);
-      }
-      return undefined;
-    },
-  };
-}
+// One real call on this machine (Debian 12 with the distro pgbouncer installed, no systemd PID 1),
+// through the product's own System (read-only here: detection only runs commands and reads files).
 
 const thisHost = (() => {
   try {
@@ -278,7 +224,7 @@ const debianWithPgbouncer =
 
 describe.skipIf(!debianWithPgbouncer)('detectServiceUser on this host (Debian 12)', () => {
   it('finds postgres', async () => {
-    const sys = realSystem();
+    const sys = createNodeSystem();
     const host = resolveDistro(parseOsRelease((await sys.readFile('/etc/os-release')) ?? ''));
     const u = await detectServiceUser(sys, host);
     expect(u.user).toBe('postgres');

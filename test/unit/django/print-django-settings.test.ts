@@ -155,7 +155,8 @@ describe('print-django-settings: values from the profile are Python string liter
     expect(pyCompileError(out)).toBe('');
     const [res] = execSnippet(out, [{ env: { DBNAME: 'a', DBUSER: 'u', DBPASS: 'p' } }]);
     expect(res).toMatchObject({ ok: true });
-    expect((res as { default: { OPTIONS: { application_name: string } } }).default.OPTIONS.application_name).toBe(evil);
+    const { default: db } = res as Extract<SnippetOutcome, { ok: true }>;
+    expect((db['OPTIONS'] as { application_name: string }).application_name).toBe(evil);
   });
 
   it('pyStr round-trips any string through Python (property test, one interpreter)', () => {

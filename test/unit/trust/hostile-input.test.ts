@@ -98,7 +98,8 @@ function checkAccepted(root: string, given: Expect): void {
   expect(model.ok, `pgbouncer would not load:\n${ini}\n${model.error}`).toBe(true);
   expect(model.includes).toEqual([]);
   expect(model.sections.map((s) => s.name)).toEqual(['databases', 'pgbouncer']);
-  const [dbs, pgb] = model.sections as [IniSection, IniSection];
+  const dbs = model.sections[0]!;
+  const pgb = model.sections[1]!;
   // Settings: exactly the baseline keys, plus what the case asked for; each once.
   const keys = pgb.entries.map((e) => e.key);
   expect(new Set(keys).size).toBe(keys.length);
@@ -129,11 +130,6 @@ function checkAccepted(root: string, given: Expect): void {
   expect(auth.entries.map((e) => e.user)).toEqual(expectedUsers);
   const mine = auth.entries.find((e) => e.user === user)!;
   expect(verifyScramPassword(mine.secret, ex.env['DBPASS'] ?? ENV.DBPASS)).toBe(true);
-}
-
-interface IniSection {
-  name: string;
-  entries: { key: string; value: string }[];
 }
 
 async function runCase(args: string[], ex: Expect): Promise<CliResult> {
