@@ -1,7 +1,7 @@
 import { accessSync, constants, lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import { kindOf } from '../profile/input-file.js';
+import { describeKind, fileKind } from '../system/safe-read.js';
 
 function lstatOrUndefined(path: string): Stats | undefined {
   try {
@@ -30,7 +30,7 @@ export function checkOutDir(out: string | undefined, cwd: string): string {
     }
     if (st) {
       if (!st.isDirectory()) {
-        throw new InputError(`--out ${out}: ${existing === dir ? 'is' : `${existing} is`} ${kindOf(st)}, not a folder; name a folder`, '--out');
+        throw new InputError(`--out ${out}: ${existing === dir ? 'is' : `${existing} is`} ${describeKind(fileKind(st))}, not a folder; name a folder`, '--out');
       }
       break;
     }
@@ -65,6 +65,6 @@ export function checkTargets(paths: readonly string[]): void {
     if (st.isSymbolicLink()) {
       throw new InputError(`${path}: is a symbolic link, which pgb-setup neither follows nor replaces; remove it or choose another --out`, '--out');
     }
-    throw new InputError(`${path}: is ${kindOf(st)}, not a regular file; remove it or choose another --out`, '--out');
+    throw new InputError(`${path}: is ${describeKind(fileKind(st))}, not a regular file; remove it or choose another --out`, '--out');
   }
 }

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { InputError } from '../errors.js';
+import { describeKind, fileKind, formatBytes } from '../system/safe-read.js';
 
 /**
  * Reading a file the user named (--profile, --env-file): only a regular file, at most `maxBytes`,
@@ -10,20 +11,6 @@ import { InputError } from '../errors.js';
  * file and a line, never a byte of it: the file may be a symlink to /etc/shadow.
  */
 export const PROFILE_MAX_BYTES = 1024 * 1024;
-
-export function kindOf(s: Stats): string {
-  if (s.isDirectory()) return 'a directory';
-  if (s.isFIFO()) return 'a FIFO (named pipe)';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  if (s.isSocket()) return 'a socket';
-  if (s.isFile()) return 'a regular file';
-  return 'not a regular file';
-}
-
-function sizeText(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
-}
 
 function errnoText(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
@@ -36,8 +23,8 @@ function errnoText(e: unknown): string {
 }
 
 function checkStat(s: Stats, label: string, maxBytes: number): void {
-  if (!s.isFile()) throw new InputError(`${label}: is ${kindOf(s)}, not a regular file; give a file`, label);
-  if (s.size > maxBytes) throw new InputError(`${label}: is ${s.size} bytes, more than the ${sizeText(maxBytes)} this file may have`, label);
+  if (!s.isFile()) throw new InputError(`${label}: is ${describeKind(fileKind(s))}, not a regular file; give a file`, label);
+  if (s.size > maxBytes) throw new InputError(`${label}: is ${s.size} bytes, more than the ${formatBytes(maxBytes)} this file may have`, label);
 }
 
 /** 1-based line of a byte offset, for error messages that must not quote the file. */
@@ -89,7 +76,7 @@ export function readInputBytes(path: string, label: string, maxBytes = PROFILE_M
       const n = readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;
-      if (length > maxBytes) throw new InputError(`${label}: is more than the ${sizeText(maxBytes)} this file may have`, label);
+      if (length > maxBytes) throw new InputError(`${label}: is more than the ${formatBytes(maxBytes)} this file may have`, label);
     }
     bytes = buffer.subarray(0, length);
   } catch (e) {
