@@ -12,6 +12,7 @@ import type { ResolvedConfig } from '../profile/resolve.js';
 import { openClient } from '../pg/open-client.js';
 import type { OsAccount } from '../pg/os-user-socket.js';
 import { askSecretOnStderr, type AskSecret } from './password-input.js';
+import { isLoopbackHost } from '../settings/listen.js';
 
 export interface PgAdminFlags {
   pgHost?: string;
@@ -67,10 +68,6 @@ export function resolvePgTarget(flags: PgAdminFlags, ctx: Context, config?: Reso
 /** Where packaged PostgreSQL puts its unix socket: Debian/Ubuntu, RHEL/Fedora, upstream's default. */
 export const LOCAL_SOCKET_DIRS = ['/var/run/postgresql', '/run/postgresql', '/tmp'];
 
-function isLocalHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /** Whether the command line or the environment names an admin role or password (PG* credentials). */
 export function adminCredentialsGiven(flags: PgAdminFlags, ctx: Context): boolean {
   const user = flags.pgUser ?? ctx.env['PGUSER'];
@@ -100,7 +97,7 @@ export async function localPeerTarget(flags: PgAdminFlags, ctx: Context, config?
     dirs = [explicitHost];
   } else if (dbHost?.startsWith('/')) {
     dirs = [dbHost];
-  } else if (dbHost === undefined || isLocalHost(dbHost)) {
+  } else if (dbHost === undefined || isLoopbackHost(dbHost)) {
     dirs = LOCAL_SOCKET_DIRS;
   } else {
     return undefined;

@@ -10,6 +10,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { checkServerFinal, clientFinal, clientFirst, parseServerFirst, SCRAM_MECHANISM, ScramProtocolError } from '../auth/scram-client.js';
+import { isLoopbackHost } from '../settings/listen.js';
 
 export type TlsMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
@@ -174,10 +175,6 @@ function openSocket(target: ScramLoginTarget, deadline: number): Promise<Socket>
       reject(e);
     });
   });
-}
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
 async function startTls(socket: Socket, reader: MessageReader, target: ScramLoginTarget, deadline: number): Promise<Socket> {

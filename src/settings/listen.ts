@@ -7,6 +7,11 @@ export function settingList(value: SettingValue | undefined): string[] {
   return [];
 }
 
+/** A host name or address that stays on this machine: localhost, ::1 or 127.0.0.0/8. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** A host to connect to for a listen_addr: wildcards mean "every interface", so loopback reaches it. */
 export function connectHostFor(listenAddr: readonly string[]): string | undefined {
   const first = listenAddr[0];
