@@ -26,7 +26,7 @@ const precompiledTemplates = {
 
 rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/cli.ts'],
+  entryPoints: { cli: 'src/main.ts' },
   bundle: true,
   splitting: true,
   format: 'esm',

@@ -1,14 +1,14 @@
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../text/errors.js';
 import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.js';
 import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate } from './candidate-check.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
-import { tryLogin, waitForListen } from './net.js';
-import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from './pgbouncer-process.js';
+import { tryLogin, waitForListen } from '../system/net.js';
+import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
 

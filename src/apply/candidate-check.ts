@@ -1,10 +1,10 @@
 import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../text/errors.js';
 import type { System } from '../system/system.js';
-import { freeLoopbackPort, tryLogin, waitForListen } from './net.js';
-import { isAlive, pgbouncerConfigArg, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from './pgbouncer-process.js';
+import { freeLoopbackPort, tryLogin, waitForListen } from '../system/net.js';
+import { isAlive, pgbouncerConfigArg, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 /** Replaces (or adds) settings in the [pgbouncer] section of an ini text. */
 export function overrideIniSettings(text: string, overrides: Record<string, string>): string {

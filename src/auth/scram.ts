@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import { isWellFormedUnicode, saslprep } from './saslprep.js';
 
 /** PostgreSQL defaults (src/include/common/scram-common.h). */

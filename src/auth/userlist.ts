@@ -16,7 +16,7 @@
  * Editing keeps every line we do not touch exactly as it was (lines are split on "\n" only, so a
  * "\r" of CRLF files stays part of its line) and keeps whether the text ends with a newline.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import { isValidMd5Secret } from './md5.js';
 import { isWellFormedUnicode } from './saslprep.js';
 import { isValidScramSecret } from './scram.js';

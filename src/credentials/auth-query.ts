@@ -18,12 +18,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { scramSecret } from '../auth/scram.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
-import type { Context } from '../context.js';
-import { InputError, RuntimeError } from '../errors.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import type { Context } from '../system/context.js';
+import { InputError, RuntimeError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
-import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
-import { adminPassword, connectPg, describePg, errorText, quoteIdent, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
+import { askSecretOnStderr, readNewPassword, type AskSecret } from '../system/password-input.js';
+import { adminPassword, connectPg, describePg, errorText, quoteIdent, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from '../facts/pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags } from './pgbouncer-target.js';
 import { planReload, runReload, type ReloadPlan } from './reload.js';
 import { currentRole, lookupRole, setRoleSecret } from './server-role.js';

@@ -28,14 +28,14 @@
 import { md5Secret } from '../auth/md5.js';
 import { iterationsInRange, SCRAM_ITERATIONS_RANGE, scramSecret } from '../auth/scram.js';
 import { formatUserlistEntry, validateUsername } from '../auth/userlist.js';
-import { defaultEnvironment } from '../commands/default-environment.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
-import type { Context } from '../context.js';
-import { InputError, RuntimeError } from '../errors.js';
+import { defaultEnvironment } from '../app/default-environment.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import type { Context } from '../system/context.js';
+import { InputError, RuntimeError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { identifierProblem } from '../settings/values.js';
-import { askSecretOnStderr, readNewPassword, type AskSecret } from './password-input.js';
-import type { ScramLoginResult, ScramLoginTarget } from '../pg/scram-login.js';
+import { askSecretOnStderr, readNewPassword, type AskSecret } from '../system/password-input.js';
+import type { ScramLoginResult, ScramLoginTarget } from '../system/scram-login.js';
 import {
   adminCredentialsGiven,
   adminPassword,
@@ -50,7 +50,7 @@ import {
   type PgAdminFlags,
   type PgTarget,
   type SqlClient,
-} from './pg-admin.js';
+} from '../facts/pg-admin.js';
 import { resolvePgbouncerTarget, type PgbouncerFlags, type PgbouncerTarget } from './pgbouncer-target.js';
 import { planReload, ReloadFailed, runReload, type ReloadPlan } from './reload.js';
 import { canReadAuthid, lookupRole, setRoleSecret } from './server-role.js';
@@ -83,7 +83,7 @@ const DEFAULT_DEPS: HashUserDeps = {
   ask: askSecretOnStderr,
   connect: connectPg,
   isRoot: process.getuid?.() === 0,
-  scramLogin: async (t) => (await import('../pg/scram-login.js')).scramLogin(t),
+  scramLogin: async (t) => (await import('../system/scram-login.js')).scramLogin(t),
   loginTimeoutMs: 30_000,
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };

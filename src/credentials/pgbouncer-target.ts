@@ -1,10 +1,10 @@
 /** Where the running pgbouncer is and how to reload it: flags, then the profile, then the environment. */
 import { resolve } from 'node:path';
 import { connectHostFor, settingList } from '../settings/listen.js';
-import type { Context } from '../context.js';
-import { InputError } from '../errors.js';
+import type { Context } from '../system/context.js';
+import { InputError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
-import { parsePort } from './pg-admin.js';
+import { parsePort } from '../facts/pg-admin.js';
 
 export interface PgbouncerFlags {
   pgbouncerHost?: string;

@@ -3,10 +3,10 @@
  * In order: the admin console's RELOAD (answers when it is done), `systemctl reload` when systemd
  * is PID 1 and the unit is active, SIGHUP to the pidfile's process. Children get no secret.
  */
-import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
-import type { Context } from '../context.js';
-import { RuntimeError } from '../errors.js';
-import { describePg, errorText, type Connect, type SqlClient } from './pg-admin.js';
+import { pgbouncerFromPidfile } from '../system/pgbouncer-process.js';
+import type { Context } from '../system/context.js';
+import { RuntimeError } from '../text/errors.js';
+import { describePg, errorText, type Connect, type SqlClient } from '../facts/pg-admin.js';
 import type { PgbouncerTarget } from './pgbouncer-target.js';
 
 export interface ReloadOutcome {

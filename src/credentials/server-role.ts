@@ -9,8 +9,8 @@
  */
 import { isValidMd5Secret } from '../auth/md5.js';
 import { isValidScramSecret } from '../auth/scram.js';
-import { InputError, RuntimeError } from '../errors.js';
-import { errorText, quoteIdent, quoteLiteral, type SqlClient } from './pg-admin.js';
+import { InputError, RuntimeError } from '../text/errors.js';
+import { errorText, quoteIdent, quoteLiteral, type SqlClient } from '../facts/pg-admin.js';
 
 export interface RoleState {
   name: string;

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { parseUserlist, upsertUserlistBytes, userlistEntriesOfBytes, type Userlist } from '../auth/userlist.js';
 import { MAX_USERLIST_BYTES } from '../facts/host-facts.js';
-import type { Context } from '../context.js';
-import { InputError } from '../errors.js';
+import type { Context } from '../system/context.js';
+import { InputError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { FileStat, System } from '../system/system.js';
 

@@ -6,12 +6,12 @@
  */
 import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
 import { parseScramSecret, SCRAM_ITERATIONS_RANGE, scramSecretShape, verifyScramPassword } from '../auth/scram.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
-import { formatTable } from '../commands/output.js';
-import type { Context } from '../context.js';
-import { InputError, RuntimeError } from '../errors.js';
-import { askSecretOnStderr, type AskSecret } from './password-input.js';
-import { adminPassword, connectPg, describePg, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from './pg-admin.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import { formatTable } from '../text/output.js';
+import type { Context } from '../system/context.js';
+import { InputError, RuntimeError } from '../text/errors.js';
+import { askSecretOnStderr, type AskSecret } from '../system/password-input.js';
+import { adminPassword, connectPg, describePg, resolveAdminTarget, type Connect, type PgAdminFlags, type SqlClient } from '../facts/pg-admin.js';
 import { canReadAuthid, readStoredSecrets } from './server-role.js';
 import { readUserlistFile, userlistPathFrom } from './userlist-file.js';
 
@@ -78,8 +78,8 @@ export function compareSecret(user: string, listed: string, stored: StoredRole |
 }
 
 /** A user name safe to print on a terminal (the one sanitiser every output uses). */
-export { printable } from '../ui/printable.js';
-import { printable } from '../ui/printable.js';
+export { printable } from '../text/printable.js';
+import { printable } from '../text/printable.js';
 
 export interface UsersCheckDeps {
   ask: AskSecret;

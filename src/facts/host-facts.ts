@@ -1,11 +1,11 @@
-import { parseUnitNofile, type UnitNofile } from '../plan/open-files.js';
+import { parseUnitNofile, type UnitNofile } from './unit-nofile.js';
 import { parse as parseIni } from 'ini';
 import type { System } from '../system/system.js';
 import { readOsRelease, type OsRelease } from './os-release.js';
-import { parsePgbouncerVersion } from './pgbouncer-version.js';
-import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
-import { readUfwRules, type UfwRule } from '../firewall/ufw.js';
-import { pgbouncerFromPidfile } from '../apply/pgbouncer-process.js';
+import { parsePgbouncerVersion } from '../settings/pgbouncer-version.js';
+import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from './distro/index.js';
+import { readUfwRules, type UfwRule } from './ufw-rules.js';
+import { pgbouncerFromPidfile } from '../system/pgbouncer-process.js';
 import { notRegularFile } from '../system/safe-read.js';
 
 export interface FileFact {

@@ -8,7 +8,7 @@
  * (which many scripts use to read this file) concatenates them, so we do too.
  */
 import type { System } from '../system/system.js';
-import { UnsupportedHostError } from '../errors.js';
+import { UnsupportedHostError } from '../text/errors.js';
 
 export interface OsRelease {
   /** `ID`, lower-cased; `linux` when absent (the spec's default). */

@@ -10,8 +10,8 @@
  * JS numbers here. Text columns stay strings, NULL stays null.
  */
 import type { Client, FieldDef } from 'pg';
-import { openClient } from '../pg/open-client.js';
-import { printableLine } from '../ui/printable.js';
+import { openClient } from '../system/pg-client.js';
+import { printableLine } from '../text/printable.js';
 import { consoleGuard, type ConsoleLimits } from './console-guard.js';
 
 export type ConsoleValue = string | number | null;

@@ -10,8 +10,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { posix } from 'node:path';
-import type { Context } from '../context.js';
-import { InputError } from '../errors.js';
+import type { Context } from '../system/context.js';
+import { InputError } from '../text/errors.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { setting } from '../profile/resolve.js';
 import { parseProcesses, splitIntoProcesses, type ProcessConfig } from '../render/processes.js';

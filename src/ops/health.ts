@@ -8,9 +8,9 @@
  * refused, a bad flag, a profile that does not resolve) is UNKNOWN, on stdout, in the same format.
  * No systemctl here: the check is a real login, so it works with and without systemd.
  */
-import type { Context } from '../context.js';
-import { PgbSetupError } from '../errors.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
+import type { Context } from '../system/context.js';
+import { PgbSetupError } from '../text/errors.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { ConsoleError, consoleSnapshot, describeTarget } from './console.js';
 import { databaseStats, fmt, poolFigures, versionText, type DatabaseStats, type PoolFigures, type Snapshot } from './pools.js';
@@ -18,7 +18,7 @@ import { resolveConsoleTarget, type ConsoleFlags } from './target.js';
 import { profilePoolSize } from './profile-pools.js';
 import { eachMember, groupMembers, processCount } from './group.js';
 import { untrustedAnswer } from './console-trust.js';
-import { printable, printableLine } from '../ui/printable.js';
+import { printable, printableLine } from '../text/printable.js';
 
 export const NAGIOS = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type NagiosStatus = keyof typeof NAGIOS;

@@ -1,11 +1,11 @@
-import type { Context } from '../context.js';
-import { InputError, RuntimeError } from '../errors.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
+import type { Context } from '../system/context.js';
+import { InputError, RuntimeError } from '../text/errors.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { computeSize, formatSize, parseSizeInputs, sizeJson, type CurrentSettings, type SizeDefaults, type SizeFlags } from './size.js';
 import type { ConsoleFlags } from './target.js';
-import { printable } from '../ui/printable.js';
+import { printable } from '../text/printable.js';
 
 export interface SizeOptions extends ProfileOptions, ConsoleFlags, SizeFlags {
   fromStats?: boolean;

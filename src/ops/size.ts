@@ -9,9 +9,9 @@
  * λ = 1000 transactions/s and W = 0.2 s, the right answer is L = 200 busy connections, 300 with
  * the 1.5 headroom, before the database's limits are applied.
  */
-import { InputError, InputErrors } from '../errors.js';
+import { InputError, InputErrors } from '../text/errors.js';
 import { fmt } from './pools.js';
-import { printable } from '../ui/printable.js';
+import { printable } from '../text/printable.js';
 
 export interface SizeInputs {
   /** λ: peak transactions per second. */

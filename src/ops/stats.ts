@@ -3,15 +3,15 @@
  * POOLS, STATS, DATABASES, LISTS and CONFIG in one console session (one snapshot). With --serve,
  * an HTTP endpoint /metrics (node:http) that takes a fresh snapshot per scrape, until SIGINT/SIGTERM.
  */
-import type { Context } from '../context.js';
-import { InputError, RuntimeError } from '../errors.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
-import { formatTable } from '../commands/output.js';
+import type { Context } from '../system/context.js';
+import { InputError, RuntimeError } from '../text/errors.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import { formatTable } from '../text/output.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { fmt, versionText, type Snapshot } from './pools.js';
 import { downMetrics, groupMetrics, PROMETHEUS_CONTENT_TYPE, snapshotMetrics } from './prometheus.js';
 import { eachMember, groupMembers, processCount, type GroupMember } from './group.js';
-import { printable } from '../ui/printable.js';
+import { printable } from '../text/printable.js';
 import { resolveConsoleTarget, type ConsoleFlags, type ResolvedTarget } from './target.js';
 
 export type StatsFormat = 'table' | 'json' | 'prometheus';

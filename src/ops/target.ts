@@ -3,9 +3,9 @@
  * environment. Passwords never come from argv: DBPASS when the console user is DBUSER, else the
  * environment variable named by --password-env (default PGPASSWORD).
  */
-import type { Context } from '../context.js';
+import type { Context } from '../system/context.js';
 import { connectHostFor, settingList } from '../settings/listen.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { ConsoleTarget } from './console.js';
 

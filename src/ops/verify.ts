@@ -11,13 +11,13 @@
  */
 import { Socket } from 'node:net';
 import type { Client } from 'pg';
-import { closeClient, openClient } from '../pg/open-client.js';
-import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../apply/pgbouncer-process.js';
+import { closeClient, openClient } from '../system/pg-client.js';
+import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../system/pgbouncer-process.js';
 import { resolve } from 'node:path';
-import type { Context } from '../context.js';
-import { InputError, PgbSetupError } from '../errors.js';
-import { loadConfig, type ProfileOptions } from '../commands/load-config.js';
-import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../distro/index.js';
+import type { Context } from '../system/context.js';
+import { InputError, PgbSetupError } from '../text/errors.js';
+import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../facts/distro/index.js';
 import { readOsRelease } from '../facts/os-release.js';
 import { MAX_CONFIG_BYTES, MAX_USERLIST_BYTES } from '../facts/host-facts.js';
 import { findUserlistSecret, parseUserlist } from '../auth/userlist.js';
@@ -30,7 +30,7 @@ import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { createNodeSystem } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
-import { printable } from '../ui/printable.js';
+import { printable } from '../text/printable.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { memberPath, processCount, tcpListenPorts } from './group.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';

@@ -1,3 +1,6 @@
+import type { Limit, UnitNofile } from '../facts/unit-nofile.js';
+export type { Limit, UnitNofile } from '../facts/unit-nofile.js';
+
 /**
  * pgbouncer's open-files limit under systemd: the LimitNOFILE drop-in rule.
  * - The drop-in is written only when the unit's effective soft limit is below what pgbouncer needs,
@@ -24,13 +27,6 @@ export function legacyDropInWarning(path: string, content: string | undefined): 
   return `${path} was written by an earlier pgb-setup (LimitNOFILE=${limit}) and overrides ${DROP_IN_NAME}: remove it, then run pgb-setup again (rm ${path} && systemctl daemon-reload)`;
 }
 
-export type Limit = number | 'infinity';
-
-/** The unit's effective limits, as `systemctl show -p LimitNOFILESoft -p LimitNOFILE` reports them. */
-export interface UnitNofile {
-  soft: Limit;
-  hard: Limit;
-}
 
 export interface OpenFilesDecision {
   /** Open files pgbouncer needs with headroom, rounded up to a multiple of 1024. */
@@ -53,20 +49,6 @@ const atLeast = (limit: Limit, n: number): boolean => limit === 'infinity' || li
 
 export function dropInContent(soft: number, hard: Limit): string {
   return `# Written by pgb-setup: raises pgbouncer's open-files limit; a later drop-in overrides it.\n[Service]\nLimitNOFILE=${soft}:${hard}\n`;
-}
-
-/** Parses `systemctl show -p LimitNOFILESoft -p LimitNOFILE UNIT` output. */
-export function parseUnitNofile(stdout: string): UnitNofile | undefined {
-  const value = (key: string): Limit | undefined => {
-    const m = new RegExp(`^${key}=(\\S+)$`, 'm').exec(stdout);
-    if (!m) return undefined;
-    if (m[1] === 'infinity') return 'infinity';
-    const n = Number(m[1]);
-    return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-  };
-  const soft = value('LimitNOFILESoft');
-  const hard = value('LimitNOFILE');
-  return soft !== undefined && hard !== undefined ? { soft, hard } : undefined;
 }
 
 /**

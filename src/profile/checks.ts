@@ -1,5 +1,5 @@
 import { poolBudget } from './pool-budget.js';
-import type { ResolvedConfig } from './resolve.js';
+import type { ResolvedConfig } from './types.js';
 
 export interface CheckResult {
   errors: string[];

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 
 /**
  * A JSON object from a file the user gave, or an InputError that names the file, a line and a

@@ -1,10 +1,10 @@
 import { readdirSync } from 'node:fs';
-import { InputError } from '../errors.js';
-import { packagePath } from '../package-root.js';
+import { InputError } from '../text/errors.js';
+import { packagePath } from '../system/package-root.js';
 import { DotenvSyntaxError, parseDotenv, type DotenvEntry } from './dotenv.js';
 import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
-import { readInputBytes, readInputFile } from './input-file.js';
+import { readInputBytes, readInputFile } from '../system/input-file.js';
 import { FORBIDDEN_KEYS, parseJsonObject } from './json-input.js';
 import { SECRET_PATHS } from './schema.js';
 

@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from './resolve.js';
+import type { ResolvedConfig } from './types.js';
 
 export interface DatabaseBudget {
   name: string;

@@ -1,37 +1,15 @@
 import type { z } from 'zod';
-import { InputErrors } from '../errors.js';
+import { InputErrors } from '../text/errors.js';
 import { OLDEST_SUPPORTED, SETTINGS } from '../settings/catalogue.js';
-import type { SettingValue } from '../settings/values.js';
 import { versionAtLeast } from '../settings/version.js';
 import { flatten, mergeLayers, type Layer } from './layers.js';
 import { profileSchema, SECRET_PATHS, type Profile } from './schema.js';
+import type { SettingValue } from '../settings/values.js';
+import type { ResolvedConfig, ResolvedSetting, TargetVersion } from './types.js';
+export type { ResolvedConfig, ResolvedSetting, TargetVersion } from './types.js';
 import { crossCheck } from './checks.js';
 import { Secret } from './secret.js';
 import { securityWarnings } from './security.js';
-
-export interface TargetVersion {
-  version: string;
-  source: string;
-}
-
-export interface ResolvedSetting {
-  key: string;
-  value: SettingValue;
-  source: string;
-}
-
-export interface ResolvedConfig {
-  environment: string;
-  target: TargetVersion;
-  profile: Profile;
-  /** Final [pgbouncer] settings in file order, only those the target version knows. */
-  settings: ResolvedSetting[];
-  /** Where each leaf of the profile came from (dot paths). */
-  sources: Map<string, string>;
-  /** Built-in values left out because the target is too old for them. */
-  omitted: { key: string; since: string }[];
-  warnings: string[];
-}
 
 export const DBUSER_TOKEN = '$DBUSER';
 

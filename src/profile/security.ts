@@ -1,5 +1,5 @@
 import { versionAtLeast } from '../settings/version.js';
-import type { ResolvedConfig } from './resolve.js';
+import type { ResolvedConfig } from './types.js';
 
 interface Advisory {
   id: string;

@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import { connectHostFor, settingList } from '../settings/listen.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { versionAtLeast } from '../settings/version.js';

@@ -1,7 +1,7 @@
 import { formatSettingValue } from '../settings/values.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { renderTemplate } from './templates.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import { versionAtLeast } from '../settings/version.js';
 
 // eslint-disable-next-line no-control-regex

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../text/errors.js';
 import type { ResolvedConfig, ResolvedSetting } from '../profile/resolve.js';
 import { versionAtLeast } from '../settings/version.js';
 import { SETTING_KEYS } from '../settings/catalogue.js';

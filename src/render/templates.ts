@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import RuntimeModule from 'handlebars/runtime.js';
-import { packagePath } from '../package-root.js';
+import { packagePath } from '../system/package-root.js';
 import { PRECOMPILED } from './precompiled.js';
 
 /** Compile options shared with the build's precompile step (scripts/build.mjs). */

@@ -1,4 +1,4 @@
-import { compareVersion } from '../facts/pgbouncer-version.js';
+import { compareVersion } from './pgbouncer-version.js';
 
 function parts(v: string): { major: number; minor: number; patch: number } {
   const [major = 0, minor = 0, patch = 0] = v.split('.').map(Number);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { lstat, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../text/errors.js';
 import type { WriteFileOptions } from './system.js';
 
 function errorText(e: unknown): string {

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, lstat, mkdir, open, readlink, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { delimiter, dirname, join, posix, sep } from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../text/errors.js';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { fileKind, notRegularFile, readRegularFile, toFileStat } from './safe-read.js';
@@ -121,7 +121,7 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       return undefined;
     },
     // Not mapped under root: it is a network login, and callers skip it under --root.
-    scramLogin: async (target) => (await import('../pg/scram-login.js')).scramLogin(target),
+    scramLogin: async (target) => (await import('./scram-login.js')).scramLogin(target),
   };
 }
 

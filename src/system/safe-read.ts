@@ -9,7 +9,7 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, stat } from 'node:fs/promises';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../text/errors.js';
 import type { FileKind, FileStat } from './system.js';
 
 export interface SafeReadOptions {

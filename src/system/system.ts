@@ -1,4 +1,4 @@
-import type { ScramLoginResult, ScramLoginTarget } from '../pg/scram-login.js';
+import type { ScramLoginResult, ScramLoginTarget } from './scram-login.js';
 
 /**
  * The one seam between pgb-setup and the machine. Planning code never touches the machine;

@@ -1,4 +1,4 @@
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/system/context.js';
 import type { System } from '../../src/system/system.js';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';

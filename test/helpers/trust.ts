@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli.js';
-import type { Context } from '../../src/context.js';
+import { main } from '../../src/main.js';
+import type { Context } from '../../src/system/context.js';
 import { captureContext } from './context.js';
 
 export const REPO = join(import.meta.dirname, '../..');
@@ -63,7 +63,7 @@ export async function buildCli(): Promise<string> {
   const out = join(cache, `${process.pid}`);
   rmSync(out, { recursive: true, force: true });
   await build({
-    entryPoints: [join(REPO, 'src/cli.ts')],
+    entryPoints: { cli: join(REPO, 'src/main.ts') },
     bundle: true,
     splitting: true,
     format: 'esm',

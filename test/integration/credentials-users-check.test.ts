@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { md5Secret } from '../../src/auth/md5.js';
 import { scramSecret } from '../../src/auth/scram.js';
 import { formatUserlistEntry } from '../../src/auth/userlist.js';

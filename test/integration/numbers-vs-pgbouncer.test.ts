@@ -8,7 +8,7 @@
 import { chown, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../support/context.js';
 import { adminQuery, startPgbouncer } from '../support/pgbouncer.js';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import parsePrometheus from 'parse-prometheus-text-format';
 import type pg from 'pg';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { runStats } from '../../src/ops/stats.js';
 import { captureContext } from '../helpers/context.js';
@@ -266,7 +266,7 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
     const scriptDir = await makeTempDir('ops-serve');
     try {
       const script = join(scriptDir.path, 'run.ts');
-      await writeFile(script, `import { main } from ${JSON.stringify(resolve('src/cli.ts'))};\nmain(process.argv).then((code) => { process.exitCode = code; });\n`);
+      await writeFile(script, `import { main } from ${JSON.stringify(resolve('src/main.ts'))};\nmain(process.argv).then((code) => { process.exitCode = code; });\n`);
       const port = await freePort();
       const child = spawn(resolve('node_modules/.bin/vite-node'), [script, '--', 'stats', 'development', ...profileArgs, '--serve', `127.0.0.1:${port}`], {
         env: { ...process.env, ...env() },

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { runStats } from '../../src/ops/stats.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';

@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClient } from '../../src/pg/open-client.js';
+import { openClient } from '../../src/system/pg-client.js';
 import { buildCli, makeRoot, runChild } from '../helpers/trust.js';
 import { startFakePg } from '../helpers/fake-pg-server.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';

@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { scramSecret } from '../../src/auth/scram.js';
-import { scramLogin } from '../../src/pg/scram-login.js';
+import { scramLogin } from '../../src/system/scram-login.js';
 import { captureContext } from '../helpers/context.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';

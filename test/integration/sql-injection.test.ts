@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { buildAuthQuerySql } from '../../src/credentials/auth-query.js';
 import { validateRoleName } from '../../src/credentials/hash-user.js';

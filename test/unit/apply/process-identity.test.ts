@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pgbouncerConfigArg, pgbouncerFromPidfile, pgbouncerProcess } from '../../../src/apply/pgbouncer-process.js';
+import { pgbouncerConfigArg, pgbouncerFromPidfile, pgbouncerProcess } from '../../../src/system/pgbouncer-process.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 
 /** A host where PID 500 runs `argv` from `exe` with comm `comm`, in folder `cwd`. */

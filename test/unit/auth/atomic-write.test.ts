@@ -2,7 +2,7 @@ import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RuntimeError } from '../../../src/errors.js';
+import { RuntimeError } from '../../../src/text/errors.js';
 import { writeFileAtomic } from '../../../src/system/atomic-write.js';
 
 const isRoot = process.getuid?.() === 0;

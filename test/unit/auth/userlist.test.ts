@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/text/errors.js';
 import { scramSecret } from '../../../src/auth/scram.js';
 import {
   findUserlistSecret,

@@ -5,7 +5,7 @@
  * the machine so this machine's own /etc/pgbouncer never matters.
  */
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 

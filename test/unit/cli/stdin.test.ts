@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { lineReader } from '../../../src/stdin.js';
+import { lineReader } from '../../../src/system/stdin.js';
 
 const readFirstLine = (stream: Readable) => lineReader(stream)();
 

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { parseUserlist } from '../../../src/auth/userlist.js';
 import { authQuerySetting, buildAuthQuerySql } from '../../../src/credentials/auth-query.js';
 import { captureContext } from '../../helpers/context.js';

@@ -3,9 +3,9 @@
  * commands send, recording every one of them, with switches to make each step fail.
  */
 import { verifyScramPassword } from '../../../src/auth/scram.js';
-import type { Connect, PgTarget, SqlClient } from '../../../src/credentials/pg-admin.js';
-import { RuntimeError } from '../../../src/errors.js';
-import type { ScramLoginResult, ScramLoginTarget } from '../../../src/pg/scram-login.js';
+import type { Connect, PgTarget, SqlClient } from '../../../src/facts/pg-admin.js';
+import { RuntimeError } from '../../../src/text/errors.js';
+import type { ScramLoginResult, ScramLoginTarget } from '../../../src/system/scram-login.js';
 
 export interface FakeServerOptions {
   /** The role as pg_roles shows it; null = no such role. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { localPeerTarget } from '../../../src/credentials/pg-admin.js';
-import { loadConfig } from '../../../src/commands/load-config.js';
+import { localPeerTarget } from '../../../src/facts/pg-admin.js';
+import { loadConfig } from '../../../src/app/load-config.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 

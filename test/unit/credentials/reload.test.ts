@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolvePgbouncerTarget } from '../../../src/credentials/pgbouncer-target.js';
 import { planReload, runReload } from '../../../src/credentials/reload.js';
-import { RuntimeError } from '../../../src/errors.js';
+import { RuntimeError } from '../../../src/text/errors.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 import { fakeServer } from './fakes.js';

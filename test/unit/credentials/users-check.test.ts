@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { md5Secret } from '../../../src/auth/md5.js';
 import { scramSecret } from '../../../src/auth/scram.js';
 import { compareSecret, describeSecret, printable, runUsersCheck } from '../../../src/credentials/users-check.js';
-import type { Connect, SqlClient } from '../../../src/credentials/pg-admin.js';
+import type { Connect, SqlClient } from '../../../src/facts/pg-admin.js';
 import { captureContext } from '../../helpers/context.js';
 
 const SCRAM_A = scramSecret('pw-a', { salt: Buffer.alloc(16, 1) });

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { resolveDistro, SUPPORTED_DISTROS, type DistroSpec } from '../../../src/distro/index.js';
-import { InputError, UnsupportedHostError } from '../../../src/errors.js';
+import { resolveDistro, SUPPORTED_DISTROS, type DistroSpec } from '../../../src/facts/distro/index.js';
+import { InputError, UnsupportedHostError } from '../../../src/text/errors.js';
 import { parseOsRelease } from '../../../src/facts/os-release.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/os-release');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { pyStr } from '../../../src/render/django-settings.js';
 import { captureContext } from '../../helpers/context.js';
 import { execSnippet, hasRealDjangoEnviron, pyCompileError, python, withTempDir, type SnippetOutcome } from './python.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { UnsupportedHostError } from '../../../src/errors.js';
+import { UnsupportedHostError } from '../../../src/text/errors.js';
 import { parseOsRelease, readOsRelease } from '../../../src/facts/os-release.js';
 import type { System } from '../../../src/system/system.js';
 

@@ -3,13 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/text/errors.js';
 import {
   compareVersion,
   isAtLeast,
   parsePgbouncerVersion,
   parseVersionArg,
-} from '../../../src/facts/pgbouncer-version.js';
+} from '../../../src/settings/pgbouncer-version.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/pgbouncer-version');
 const FIXTURE = join(FIXTURES, 'debian-12-1.18.0-1+deb12u1.txt');

@@ -4,7 +4,7 @@
  * rows too big or too many, NULLs, negatives, hexadecimal, absurd numbers, missing columns.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { captureContext } from '../../helpers/context.js';
 import { healthyScript, poolRow, POOL_COLUMNS, startFakeConsole, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';
 

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { CONSOLE_LIMITS } from '../../../src/ops/console-guard.js';
 import { captureContext } from '../../helpers/context.js';
 import { healthyScript, POOL_COLUMNS, poolRow, startFakeConsole, type FakeAnswer, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';

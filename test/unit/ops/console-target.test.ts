@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/commands/load-config.js';
+import { loadConfig } from '../../../src/app/load-config.js';
 import { classifyConnectError, describeTarget, num, numAny, str, type ConsoleTarget } from '../../../src/ops/console.js';
 import { consoleUserCandidates, listenTarget, resolveConsoleTarget } from '../../../src/ops/target.js';
 import { connectHostFor } from '../../../src/settings/listen.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { DEFAULT_THRESHOLDS, evaluateHealth, formatNagios, parseThresholds } from '../../../src/ops/health.js';
 import { poolFigures } from '../../../src/ops/pools.js';
 import { captureContext } from '../../helpers/context.js';

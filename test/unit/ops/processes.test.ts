@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import parsePrometheus from 'parse-prometheus-text-format';
-import { main } from '../../../src/cli.js';
-import { loadConfig } from '../../../src/commands/load-config.js';
+import { main } from '../../../src/main.js';
+import { loadConfig } from '../../../src/app/load-config.js';
 import { scramSecret } from '../../../src/auth/scram.js';
 import { renderPgbouncerIni } from '../../../src/render/pgbouncer-ini.js';
 import { splitIntoProcesses } from '../../../src/render/processes.js';

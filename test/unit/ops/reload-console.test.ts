@@ -4,10 +4,10 @@
  * RELOAD that never answers is reported as unconfirmed, with the userlist already written.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectPg } from '../../../src/credentials/pg-admin.js';
+import { connectPg } from '../../../src/facts/pg-admin.js';
 import { resolvePgbouncerTarget } from '../../../src/credentials/pgbouncer-target.js';
 import { planReload, ReloadFailed, runReload } from '../../../src/credentials/reload.js';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 import { healthyScript, startFakeConsole, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { computeSize, parseSizeInputs, type SizeFlags } from '../../../src/ops/size.js';
 import { captureContext } from '../../helpers/context.js';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
+import { main } from '../../../src/main.js';
 import { requestPath, runStats, sharedScrape } from '../../../src/ops/stats.js';
 import { captureContext } from '../../helpers/context.js';
 import { healthyScript, POOL_COLUMNS, poolRow, startFakeConsole, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';
@@ -128,7 +128,7 @@ describe('stats --serve as a process (#17.8)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pgb-serve-'));
     try {
       const script = join(dir, 'run.ts');
-      await writeFile(script, `import { main } from ${JSON.stringify(resolve('src/cli.ts'))};\nmain(process.argv).then((code) => { process.exitCode = code; });\n`);
+      await writeFile(script, `import { main } from ${JSON.stringify(resolve('src/main.ts'))};\nmain(process.argv).then((code) => { process.exitCode = code; });\n`);
       const port = await freePort();
       const child = spawn(resolve('node_modules/.bin/vite-node'), [script, '--', 'stats', '--serve', `127.0.0.1:${port}`, '--host', fake.host, '--port', String(fake.port), '--user', 'stats', '--timeout', '60'], {
         env: { ...process.env, PGPASSWORD: 's3cret-console-pw' },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/commands/load-config.js';
+import { loadConfig } from '../../../src/app/load-config.js';
 import { renderPgbouncerIni } from '../../../src/render/pgbouncer-ini.js';
 import { md5Secret } from '../../../src/auth/md5.js';
 import { scramSecret } from '../../../src/auth/scram.js';

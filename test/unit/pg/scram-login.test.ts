@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseScramSecret, scramSecret } from '../../../src/auth/scram.js';
-import { scramLogin } from '../../../src/pg/scram-login.js';
+import { scramLogin } from '../../../src/system/scram-login.js';
 import { startFakePg, type FakeLogin } from '../../helpers/fake-pg-server.js';
 import { scramServer } from '../../helpers/scram-server.js';
 

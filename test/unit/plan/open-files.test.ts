@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
-import { decideOpenFiles, DROP_IN_NAME, dropInContent, LEGACY_DROP_IN_NAME, neededOpenFiles, parseUnitNofile } from '../../../src/plan/open-files.js';
+import { main } from '../../../src/main.js';
+import { decideOpenFiles, DROP_IN_NAME, dropInContent, LEGACY_DROP_IN_NAME, neededOpenFiles } from '../../../src/plan/open-files.js';
+import { parseUnitNofile } from '../../../src/facts/unit-nofile.js';
 import type { DirectoryStep, FileStep, Plan, ServiceStep } from '../../../src/plan/types.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';

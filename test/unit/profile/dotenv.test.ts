@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/text/errors.js';
 import { parseDotenv } from '../../../src/profile/dotenv.js';
 import { readEnvFile } from '../../../src/profile/layers.js';
 

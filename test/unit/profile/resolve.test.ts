@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/text/errors.js';
 import { envLayer, loadBuiltinProfile, setLayer, type Layer } from '../../../src/profile/layers.js';
 import { resolveConfig, setting, type ResolvedConfig } from '../../../src/profile/resolve.js';
 import { DEBIAN_PATHS, hostDefaultsLayer } from '../../../src/profile/host-defaults.js';

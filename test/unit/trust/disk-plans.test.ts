@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/cli.js';
-import { matchService, type Restore } from '../../../src/commands/rollback.js';
+import { main } from '../../../src/main.js';
+import { matchService, type Restore } from '../../../src/app/rollback.js';
 import { DROP_IN_NAME } from '../../../src/plan/open-files.js';
 import type { BackupStep, Plan } from '../../../src/plan/types.js';
 import { captureContext } from '../../helpers/context.js';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../../src/auth/scram.js';
-import { InputError } from '../../../src/errors.js';
+import { InputError } from '../../../src/text/errors.js';
 import { readEnvFile } from '../../../src/profile/layers.js';
 import { SETTINGS, SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
 import { pgbouncerMicroseconds } from '../../../src/settings/values.js';
