@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
         },
@@ -29,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'host',
           include: ['test/host/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,
@@ -42,7 +42,7 @@ export default defineConfig({
         test: {
           name: 'guests',
           include: ['test/guests/**/*.test.ts'],
-          globalSetup: ['test/guests/support/setup.ts'],
+          globalSetup: ['test/helpers/guests/setup.ts'],
           testTimeout: 600_000,
           hookTimeout: 1_500_000,
           fileParallelism: false,

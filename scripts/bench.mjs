@@ -193,7 +193,7 @@ async function processesSection() {
   if (!pw) return skip('no postgres OS user');
   const [uid, gid] = [Number(pw[2]), Number(pw[3])];
 
-  // pgbouncer >= 1.19 (for [peers]): the test cache, else build it there, as test/support/pgbouncer-binaries.ts does.
+  // pgbouncer >= 1.19 (for [peers]): the test cache, else build it there, as test/helpers/pgbouncer-binaries.ts does.
   const cache = process.env.PGB_TEST_CACHE_DIR ?? '/var/cache/pgb-setup-test';
   const newer = (v) => { const [a, b] = v.split('.').map(Number); return a > 1 || (a === 1 && b >= 19); };
   let pgbouncer = existsSync(cache)

@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CACHE, Guest, type RunResult } from './support/guest.js';
+import { CACHE, Guest, type RunResult } from '../helpers/guests/guest.js';
 
 const REPO = join(import.meta.dirname, '../..');
 const PASSWORD = `Pa$$ "w'rd" #1-ansible`;

@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { run } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const REPO = join(import.meta.dirname, '../..');
 const PLAYBOOK = join(REPO, 'examples/ansible/site.yml');

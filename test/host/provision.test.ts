@@ -7,9 +7,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { canConnect } from '../support/ports.js';
-import { isAlive, lookupUser, stopPid } from '../support/proc.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { canConnect } from '../helpers/ports.js';
+import { isAlive, lookupUser, stopPid } from '../helpers/proc.js';
 
 const BIN = join(import.meta.dirname, '../../bin/pgb-setup.js');
 const PASSWORD = 'app-password-for-host-test';

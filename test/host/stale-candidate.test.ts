@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { cleanStaleCandidates } from '../../src/apply/candidate-check.js';
 import { createNodeSystem } from '../../src/system/node-system.js';
-import { isAlive, lookupUser } from '../support/proc.js';
-import { freePort } from '../support/ports.js';
+import { isAlive, lookupUser } from '../helpers/proc.js';
+import { freePort } from '../helpers/ports.js';
 
 it('stops a leftover candidate pgbouncer and removes its folder', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgb-setup-candidate-'));

@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/settings/catalogue.js';
 import { versionAtLeast } from '../../src/settings/version.js';
-import { pgbouncerBinaries } from '../support/context.js';
-import { adminQuery, startPgbouncer, userlistLine, writeTestPgbouncerConfig, type RunningPgbouncer } from '../support/pgbouncer.js';
-import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
-import { freePort } from '../support/ports.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { pgbouncerBinaries } from '../helpers/binaries.js';
+import { adminQuery, startPgbouncer, userlistLine, writeTestPgbouncerConfig, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
+import { freePort } from '../helpers/ports.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 describe.each(pgbouncerBinaries())('catalogue against SHOW CONFIG of pgbouncer $label', ({ binary }) => {
   let dir: TempDir;

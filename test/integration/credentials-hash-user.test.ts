@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
-import { pgbouncerBinaries } from '../support/context.js';
-import { PG_BIN_DIR } from '../support/pgbouncer-binaries.js';
-import { connectThrough, startPgbouncer, writeTestPgbouncerConfig } from '../support/pgbouncer.js';
-import { freePort } from '../support/ports.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { run } from '../support/proc.js';
-import { makeTempDir } from '../support/tmp.js';
+import { pgbouncerBinaries } from '../helpers/binaries.js';
+import { PG_BIN_DIR } from '../helpers/pgbouncer-binaries.js';
+import { connectThrough, startPgbouncer, writeTestPgbouncerConfig } from '../helpers/pgbouncer.js';
+import { freePort } from '../helpers/ports.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { run } from '../helpers/proc.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 let cluster: PgCluster;
 

@@ -17,9 +17,9 @@ import { verifyScramPassword } from '../../src/auth/scram.js';
 import { scramLogin } from '../../src/system/scram-login.js';
 import { captureContext } from '../helpers/context.js';
 import { FakeSystem } from '../helpers/fake-system.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { lookupUser } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { lookupUser } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 import { buildCli, runChild } from '../helpers/trust.js';
 
 const asRoot = process.getuid?.() === 0;

@@ -11,8 +11,8 @@ import { md5Secret } from '../../src/auth/md5.js';
 import { scramSecret } from '../../src/auth/scram.js';
 import { formatUserlistEntry } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 let cluster: PgCluster;
 let dir: TempDir;

@@ -3,11 +3,11 @@
  * locally built 1.24.x), SCRAM end to end, transaction pooling, admin console.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgbouncerBinaries } from '../support/context.js';
-import { adminQuery, connectThrough, startPgbouncer, userlistLine, writeTestPgbouncerConfig, type RunningPgbouncer } from '../support/pgbouncer.js';
-import { freePort } from '../support/ports.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { pgbouncerBinaries } from '../helpers/binaries.js';
+import { adminQuery, connectThrough, startPgbouncer, userlistLine, writeTestPgbouncerConfig, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { freePort } from '../helpers/ports.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const APP_PASSWORD = 'app-Pa55"word\'x';
 const ADMIN_PASSWORD = 'admin-secret';

@@ -14,8 +14,8 @@ import { acquireLock } from '../../src/system/host-lock.js';
 import { main } from '../../src/main.js';
 import { captureContext } from '../helpers/context.js';
 import { makeRoot } from '../helpers/trust.js';
-import { isAlive, run, stopPid } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { isAlive, run, stopPid } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 let tmp: TempDir;
 const children: ChildProcess[] = [];

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
 import { captureContext } from '../helpers/context.js';
-import { pgbouncerBinaries } from '../support/context.js';
-import { adminQuery, startPgbouncer } from '../support/pgbouncer.js';
-import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
-import { freePort } from '../support/ports.js';
-import { lookupUser } from '../support/proc.js';
-import { makeTempDir } from '../support/tmp.js';
+import { pgbouncerBinaries } from '../helpers/binaries.js';
+import { adminQuery, startPgbouncer } from '../helpers/pgbouncer.js';
+import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
+import { freePort } from '../helpers/ports.js';
+import { lookupUser } from '../helpers/proc.js';
+import { makeTempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'numbers-test-password';
 const LOGIN = { user: 'app_user', password: PASSWORD };

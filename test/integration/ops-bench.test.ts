@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
-import { pgbouncerNewBinary } from '../support/context.js';
-import { startPgbouncer, type RunningPgbouncer } from '../support/pgbouncer.js';
-import { pgbouncerVersion } from '../support/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { freePort } from '../support/ports.js';
-import { isAlive, lookupUser } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { pgbouncerNewBinary } from '../helpers/binaries.js';
+import { startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { freePort } from '../helpers/ports.js';
+import { isAlive, lookupUser } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'bench pw';
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClient } from '../../src/system/pg-client.js';
 import { buildCli, makeRoot, runChild } from '../helpers/trust.js';
 import { startFakePg } from '../helpers/fake-pg-server.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 
 let cluster: PgCluster;
 let entry: string;

@@ -13,11 +13,11 @@ import { pgbouncerFromPidfile, pgbouncerProcess } from '../../src/system/pgbounc
 import { findRunning } from '../../src/facts/host-facts.js';
 import { createNodeSystem } from '../../src/system/node-system.js';
 import { captureContext } from '../helpers/context.js';
-import { pgbouncer118Binary } from '../support/context.js';
-import { startPgbouncer, writeTestPgbouncerConfig, type RunningPgbouncer } from '../support/pgbouncer.js';
-import { freePort } from '../support/ports.js';
-import { isAlive, stopPid } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { pgbouncer118Binary } from '../helpers/binaries.js';
+import { startPgbouncer, writeTestPgbouncerConfig, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { freePort } from '../helpers/ports.js';
+import { isAlive, stopPid } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const system = createNodeSystem();
 let tmp: TempDir;

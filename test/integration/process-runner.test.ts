@@ -11,8 +11,8 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeSystem } from '../../src/system/node-system.js';
 import { KILL_GRACE_MS, MAX_OUTPUT, TIMED_OUT_EXIT } from '../../src/system/run-program.js';
-import { isAlive, stopPid, waitForExit } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { isAlive, stopPid, waitForExit } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 let tmp: TempDir;
 let driver: string;
@@ -22,7 +22,7 @@ beforeAll(async () => {
   tmp = await makeTempDir('runner');
   driver = join(tmp.path, 'driver.mjs');
   await build({
-    entryPoints: ['test/support/exec-driver.ts'],
+    entryPoints: ['test/helpers/exec-driver.ts'],
     bundle: true,
     format: 'esm',
     platform: 'node',

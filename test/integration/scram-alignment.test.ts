@@ -13,8 +13,8 @@ import { scramSecret } from '../../src/auth/scram.js';
 import { scramLogin } from '../../src/system/scram-login.js';
 import { captureContext } from '../helpers/context.js';
 import { FakeSystem } from '../helpers/fake-system.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { lookupUser } from '../support/proc.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { lookupUser } from '../helpers/proc.js';
 
 const OS = readFileSync(join(import.meta.dirname, '../fixtures/os-release/debian-12'), 'utf8');
 let scram: PgCluster;

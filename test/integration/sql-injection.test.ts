@@ -15,10 +15,10 @@ import { parseUserlist } from '../../src/auth/userlist.js';
 import { buildAuthQuerySql } from '../../src/credentials/auth-query.js';
 import { validateRoleName } from '../../src/credentials/hash-user.js';
 import { captureContext } from '../helpers/context.js';
-import { PG_BIN_DIR } from '../support/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { run } from '../support/proc.js';
-import { makeTempDir, type TempDir } from '../support/tmp.js';
+import { PG_BIN_DIR } from '../helpers/pgbouncer-binaries.js';
+import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { run } from '../helpers/proc.js';
+import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 let cluster: PgCluster;
 let dir: TempDir;

@@ -23,7 +23,7 @@ import { readAuthFileLikePgbouncer } from '../helpers/pgbouncer-model.js';
 import { snapshotTree } from '../helpers/tree.js';
 import { FakeSystem } from '../helpers/fake-system.js';
 import { buildCli, FIXTURES, makeRoot, recordFigures, runChild, runInProcess } from '../helpers/trust.js';
-import { lookupUser } from '../support/proc.js';
+import { lookupUser } from '../helpers/proc.js';
 
 const PASSWORDS = ['Zebra-Quartz-pw-0001', 'Yak-Onyx-pw-0002', 'Xerus-Opal-pw-0003'];
 const BASE = { DBNAME: 'appdb', DBUSER: 'app_user', DBHOST: '10.0.0.20' };

@@ -15,7 +15,7 @@ import { main } from '../../../src/main.js';
 import { requestPath, runStats, sharedScrape } from '../../../src/ops/stats.js';
 import { captureContext } from '../../helpers/context.js';
 import { healthyScript, POOL_COLUMNS, poolRow, startFakeConsole, type FakeConsole, type FakeConsoleScript } from '../../helpers/fake-console.js';
-import { freePort } from '../../support/ports.js';
+import { freePort } from '../../helpers/ports.js';
 
 let fake: FakeConsole | undefined;
 let stop: AbortController | undefined;

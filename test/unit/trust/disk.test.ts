@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../src/plan/types.js';
-import { lookupUser } from '../../support/proc.js';
+import { lookupUser } from '../../helpers/proc.js';
 import { snapshotTree } from '../../helpers/tree.js';
 import { buildCli, makeRoot, runInProcess } from '../../helpers/trust.js';
 

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync } from
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileStep, Plan } from '../../../src/plan/types.js';
-import { lookupUser } from '../../support/proc.js';
+import { lookupUser } from '../../helpers/proc.js';
 import { snapshotTree } from '../../helpers/tree.js';
 import { makeRoot, recordFigures, runInProcess } from '../../helpers/trust.js';
 

@@ -1,5 +1,5 @@
 /**
- * Test-side accessors for what test/support/global-setup.ts provides (wrappers around vitest's inject).
+ * Test-side accessors for what test/helpers/global-setup.ts provides (wrappers around vitest's inject).
  */
 import { inject } from 'vitest';
 import type {} from './global-setup.js'; // ProvidedContext type augmentation only

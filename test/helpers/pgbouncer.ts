@@ -369,7 +369,7 @@ export async function writeTestPgbouncerConfig(dir: string, o: TestPgbouncerConf
   }
   const dbLine = (name: string): string => (/^[A-Za-z0-9_.*-]+$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`);
   const lines = [
-    '; written by test/support/pgbouncer.ts writeTestPgbouncerConfig',
+    '; written by test/helpers/pgbouncer.ts writeTestPgbouncerConfig',
     '[databases]',
     `${dbLine(o.dbname)} = host=${pgHost} port=${o.pgPort} dbname=${o.serverDbname ?? o.dbname}`,
     ...Object.entries(o.databases ?? {}).map(([k, v]) => `${dbLine(k)} = ${v}`),

@@ -178,7 +178,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
 
     await run('mkdir', ['-m', '0755', socketDir], { user: 'postgres' });
     await writeFile(join(dataDir, 'pg_hba.conf'), [
-      '# written by test/support/postgres.ts',
+      '# written by test/helpers/postgres.ts',
       'local   all   postgres                 peer',
       `local   all   all                      ${enc}`,
       `host    all   all        127.0.0.1/32  ${enc}`,
@@ -208,7 +208,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       // postgresql.auto.conf is read last, so rewriting it on a retry replaces the port.
       await writeFile(
         join(dataDir, 'postgresql.auto.conf'),
-        `# written by test/support/postgres.ts\n${Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`,
+        `# written by test/helpers/postgres.ts\n${Object.entries(conf).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`,
       );
       await chown(join(dataDir, 'postgresql.auto.conf'), pgUser.uid, pgUser.gid);
       // The postmaster runs as our direct child (not via pg_ctl), so we reap it when it stops.
