@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { UnsupportedHostError } from '../../../src/text/errors.js';
 import { parseOsRelease, readOsRelease } from '../../../src/facts/os-release.js';
-import type { System } from '../../../src/system/system.js';
+import { FakeSystem } from '../../helpers/fake-system.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/os-release');
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
@@ -142,10 +142,11 @@ describe('parseOsRelease quoting and syntax', () => {
 });
 
 describe('readOsRelease', () => {
-  const systemWith = (files: Record<string, string>): System =>
-    ({
-      readFile: async (p: string) => files[p],
-    }) as unknown as System;
+  const systemWith = (files: Record<string, string>): FakeSystem => {
+    const system = new FakeSystem();
+    for (const [path, text] of Object.entries(files)) system.file(path, text);
+    return system;
+  };
 
   it('prefers /etc/os-release', async () => {
     const os = await readOsRelease(systemWith({ '/etc/os-release': 'ID=a\n', '/usr/lib/os-release': 'ID=b\n' }));
