@@ -131,6 +131,9 @@ describe.each(pgbouncerBinaries())('pgbouncer $label with --tls self-signed and 
     return r;
   };
 
+  /** health against the running pgbouncer: TCP needs TLS, so the console goes through the socket folder. */
+  const health = () => runInProcess(['health', 'production', '--port', String(port), '--set', `unix_socket_dir=${work.path}`, '--set', `client_tls_cert_file=${join(root, TLS_DIR, 'server.crt')}`], env());
+
   /** The root's pgbouncer.ini with only its paths moved under the root (and a spare port). */
   const writeRunnableIni = async () => {
     const ini = await readFile(join(root, 'etc/pgbouncer/pgbouncer.ini'), 'utf8');
@@ -246,6 +249,12 @@ describe.each(pgbouncerBinaries())('pgbouncer $label with --tls self-signed and 
     await bouncer.reload();
     const before = await tlsClient(port, { ca: caPem });
     expect(servedSerial(before)).toBe('1234567890');
+    // health and verify report the days left.
+    const h = await health();
+    expect(h.stdout).toMatch(/^PGBOUNCER WARNING - .*TLS certificate .*server\.crt expires in (9|10) days .*tls_cert_days=(9|10);30;7/);
+    expect(h.code).toBe(1);
+    const v = await runInProcess(['verify', 'production', '--root', root], env());
+    expect(v.stdout).toMatch(/NOTE {2}pgbouncer's TLS certificate +\/etc\/pgbouncer\/tls\/server\.crt expires in (9|10) days/);
     const pidBefore = bouncer.pid;
 
     const rerun = await apply(['127.0.0.2']);
@@ -264,6 +273,8 @@ describe.each(pgbouncerBinaries())('pgbouncer $label with --tls self-signed and 
     await before.end();
     expect(bouncer.pid).toBe(pidBefore);
     expect(bouncer.alive()).toBe(true);
+    expect((await health()).stdout).toMatch(/^PGBOUNCER OK - .*TLS certificate .*expires in 39\d days .*tls_cert_days=39\d;30;7/);
+    expect((await runInProcess(['verify', 'production', '--root', root], env())).stdout).toMatch(/PASS {2}pgbouncer's TLS certificate +\/etc\/pgbouncer\/tls\/server\.crt expires in 39\d days/);
     // And a third run keeps the fresh certificate.
     expect((await apply(['127.0.0.2'])).stderr).toMatch(/nothing to do/);
   });
