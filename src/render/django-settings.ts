@@ -91,10 +91,10 @@ export function pooledSslmode(config: ResolvedConfig): string {
   return config.profile.django.sslrootcert ? 'verify-full' : 'require';
 }
 
-/** pgbouncer offers (or requires) TLS to its clients. */
-export function pgbouncerOffersTls(config: ResolvedConfig): boolean {
+/** pgbouncer offers TLS and the app hosts hold the CA that signed its certificate (sslrootcert): they verify it. */
+export function verifiesPgbouncer(config: ResolvedConfig): boolean {
   const clientTls = setting(config, 'client_tls_sslmode');
-  return clientTls !== undefined && clientTls !== 'disable';
+  return clientTls !== undefined && clientTls !== 'disable' && config.profile.django.sslrootcert !== undefined;
 }
 
 export interface DjangoChoices {
@@ -230,7 +230,6 @@ export interface DjangoSettingsView {
   pgbouncerTls: boolean;
   tlsSslmode: string;
   directSslmode: string;
-  hasSslrootcert: boolean;
   sslrootcert: string;
   hasConnectTimeout: boolean;
   connectTimeout: string;
@@ -262,10 +261,9 @@ export function djangoSettingsView(config: ResolvedConfig, opts: DjangoSettingsO
     healthChecks: direct ? pyLiteral(directHealth) : switched(choices.pooledHealthChecks, directHealth),
     applicationName: pyStr(choices.applicationName),
     sslmode: direct ? pyStr(choices.directSslmode) : switched(choices.pooledSslmode, choices.directSslmode),
-    pgbouncerTls: !direct && pgbouncerOffersTls(config),
+    pgbouncerTls: !direct && verifiesPgbouncer(config),
     tlsSslmode: pyStr(choices.pooledSslmode),
     directSslmode: pyStr(choices.directSslmode),
-    hasSslrootcert: config.profile.django.sslrootcert !== undefined,
     sslrootcert: pyStr(config.profile.django.sslrootcert ?? ''),
     hasConnectTimeout: choices.connectTimeout !== undefined,
     connectTimeout: choices.connectTimeout === undefined ? '' : pyLiteral(choices.connectTimeout),
@@ -320,10 +318,10 @@ export function renderDjangoEnv(config: ResolvedConfig, opts: DjangoSettingsOpti
       comment: ['# The database password: pgb-setup never prints it. Fill it in here, or set DBPASS in the service environment.'],
       line: 'DBPASS=',
     },
-    ...(!opts.direct && pgbouncerOffersTls(config)
+    ...(!opts.direct && verifiesPgbouncer(config)
       ? [
           { comment: ['# TLS to pgbouncer. sslrootcert: the CA file copied from the pgbouncer host (/etc/pgbouncer/tls/ca.crt).'], line: value('PGBOUNCER_SSLMODE', pooledSslmode(config)) },
-          ...(config.profile.django.sslrootcert ? [{ comment: [], line: value('PGBOUNCER_SSLROOTCERT', config.profile.django.sslrootcert) }] : []),
+          { comment: [], line: value('PGBOUNCER_SSLROOTCERT', config.profile.django.sslrootcert!) },
         ]
       : []),
     { comment: [], line: value('DBHOST', db.host) },
