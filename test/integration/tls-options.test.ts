@@ -85,4 +85,22 @@ describe('your own certificate: validated before anything changes', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+
+  it('rollback puts the previous HBA file back (TLS and HBA files are files pgb-setup manages)', async () => {
+    const root = makeRoot('pgb-tls-opt-');
+    try {
+      expect((await applyOwn(root, ['--tls', 'self-signed', '--allow-from', '10.0.0.0/8'])).code).toBe(0);
+      const hba = join(root, 'etc/pgbouncer/pgbouncer_hba.conf');
+      const first = readFileSync(hba, 'utf8');
+      await new Promise((r) => setTimeout(r, 5)); // a backup folder of its own (millisecond stamps)
+      expect((await applyOwn(root, ['--tls', 'self-signed', '--allow-from', '10.0.0.0/8', '--allow-from', '192.168.0.0/16'])).code).toBe(0);
+      expect(readFileSync(hba, 'utf8')).toMatch(/^hostssl +all +all +192\.168\.0\.0\/16 +scram-sha-256$/m);
+      const rb = await runInProcess(['rollback', '--root', root], {});
+      expect(rb.code, rb.stderr).toBe(0);
+      expect(readFileSync(hba, 'utf8')).toBe(first);
+      expect(statSync(hba).mode & 0o7777).toBe(0o640);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });

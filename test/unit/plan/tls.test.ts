@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CertFacts } from '../../../src/facts/tls-cert.js';
-import { certificateNames, decideSelfSigned, judgeOwnCertificate, RENEW_WITHIN_DAYS, sanEntry } from '../../../src/plan/tls.js';
+import type { HostFacts } from '../../../src/facts/host-facts.js';
+import { certificateNames, decideSelfSigned, hbaFirewallNote, judgeOwnCertificate, RENEW_WITHIN_DAYS, sanEntry } from '../../../src/plan/tls.js';
 
 const NOW = new Date('2026-12-02T00:00:00Z');
 const day = 86_400_000;
@@ -60,5 +61,15 @@ describe('certificateNames', () => {
 
   it('subjectAltName entries: IP for addresses, DNS for names', () => {
     expect(['10.0.0.5', '::1', 'db.internal'].map(sanEntry)).toEqual(['IP:10.0.0.5', 'IP:::1', 'DNS:db.internal']);
+  });
+});
+
+describe('hbaFirewallNote: the plan says when the HBA rules are all that keeps other networks out', () => {
+  const facts = (tool: 'ufw' | 'firewalld' | undefined) => ({ firewall: { tool } }) as unknown as HostFacts;
+  it('no firewall tool, or --skip-firewall: said; a firewall present: nothing to add', () => {
+    expect(hbaFirewallNote(facts(undefined), true, false)).toMatch(/^no ufw or firewalld on this host: pgbouncer's own HBA rules/);
+    expect(hbaFirewallNote(facts('ufw'), true, true)).toMatch(/^--skip-firewall: pgbouncer's own HBA rules/);
+    expect(hbaFirewallNote(facts('firewalld'), true, false)).toBeUndefined();
+    expect(hbaFirewallNote(facts(undefined), false, false)).toBeUndefined();
   });
 });
