@@ -13,7 +13,7 @@ import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
 import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
 import type { FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
-import { hbaFirewallNote, tlsFileSteps, type TlsPlanInput } from './tls.js';
+import { hbaFirewallNote, tlsDroppedWarning, tlsFileSteps, type TlsPlanInput } from './tls.js';
 
 export interface PlanOptions {
   allowFrom: string[];
@@ -196,6 +196,8 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     secret: true, notify: 'reload', why: 'user secrets (auth_file)',
   });
   fileSteps.push(...tlsFileSteps(facts, desired.tls));
+  const tlsDropped = tlsDroppedWarning(facts.iniFiles.get(desired.instances[0]!.iniPath)?.content, settingText(config, 'client_tls_sslmode'));
+  if (tlsDropped) warnings.push(tlsDropped);
   if (desired.tls) {
     notes.push(...desired.tls.notes);
     warnings.push(...desired.tls.warnings);

@@ -131,3 +131,14 @@ export function certificateNames(input: { extra: readonly string[]; hostname: st
   const names = [...input.extra, ...(input.hostname ? [input.hostname] : []), ...input.listenAddr.filter((a) => !wild.has(a)), 'localhost', '127.0.0.1'];
   return [...new Set(names.filter((n) => NAME.test(n)).map((n) => n.toLowerCase()))];
 }
+
+/**
+ * A run without the --tls options renders the profile without TLS: said loudly when the config on
+ * disk had client TLS on, since the run would switch it (and pgbouncer's HBA rules) off.
+ */
+export function tlsDroppedWarning(currentIni: string | undefined, newSslmode: string | undefined): string | undefined {
+  const before = /^\s*client_tls_sslmode\s*=\s*(\S+)/im.exec(currentIni ?? '')?.[1]?.toLowerCase();
+  if (!before || before === 'disable') return undefined;
+  if (newSslmode !== undefined && newSslmode !== 'disable') return undefined;
+  return `client TLS is switched OFF by this run (client_tls_sslmode ${before} -> ${newSslmode ?? 'disable'}): the --tls options were not given; re-run with the same --tls options as before to keep TLS and pgbouncer's HBA rules`;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CertFacts } from '../../../src/facts/tls-cert.js';
 import type { HostFacts } from '../../../src/facts/host-facts.js';
-import { certificateNames, decideSelfSigned, hbaFirewallNote, judgeOwnCertificate, RENEW_WITHIN_DAYS, sanEntry } from '../../../src/plan/tls.js';
+import { certificateNames, decideSelfSigned, hbaFirewallNote, tlsDroppedWarning, judgeOwnCertificate, RENEW_WITHIN_DAYS, sanEntry } from '../../../src/plan/tls.js';
 
 const NOW = new Date('2026-12-02T00:00:00Z');
 const day = 86_400_000;
@@ -71,5 +71,14 @@ describe('hbaFirewallNote: the plan says when the HBA rules are all that keeps o
     expect(hbaFirewallNote(facts('ufw'), true, true)).toMatch(/^--skip-firewall: pgbouncer's own HBA rules/);
     expect(hbaFirewallNote(facts('firewalld'), true, false)).toBeUndefined();
     expect(hbaFirewallNote(facts(undefined), false, false)).toBeUndefined();
+  });
+});
+
+describe('tlsDroppedWarning: a run without --tls does not switch TLS off silently', () => {
+  it('warns when the config on disk had client TLS and the new one has none', () => {
+    expect(tlsDroppedWarning('[pgbouncer]\nclient_tls_sslmode = require\n', 'disable')).toMatch(/client TLS is switched OFF by this run \(client_tls_sslmode require -> disable\)/);
+    expect(tlsDroppedWarning('[pgbouncer]\nclient_tls_sslmode = require\n', 'require')).toBeUndefined();
+    expect(tlsDroppedWarning('[pgbouncer]\nclient_tls_sslmode = disable\n', 'disable')).toBeUndefined();
+    expect(tlsDroppedWarning(undefined, 'disable')).toBeUndefined();
   });
 });
