@@ -163,13 +163,14 @@ async function configFor(environment: string, opts: ApplyOptions, ctx: Context, 
   const { distro } = facts;
   const factsLayer: Layer = { source: 'host facts', data: {} };
   if (!facts.systemd && facts.nofileLimit !== undefined) factsLayer.data['host'] = { nofile_limit: facts.nofileLimit };
+  const tlsOptions = tlsLayer(tls, tlsPaths(distro.iniPath), opts.sslrootcert);
   const set = [...(opts.set ?? [])];
   if (allowFrom.length > 0) set.unshift(`firewall.allow_from=${allowFrom.join(',')}`);
   return loadConfig(environment, { ...opts, set }, ctx, {
     hostPaths: { name: distro.name, pidfile: distro.pidfile, logfile: distro.logfile, unixSocketDir: distro.unixSocketDir, userlistPath: distro.userlistPath },
     ...(facts.pgbouncer.version ?? facts.candidateVersion ? { detectedVersion: facts.pgbouncer.version ?? facts.candidateVersion } : {}),
     facts: factsLayer,
-    ...(tlsLayer(tls, tlsPaths(distro.iniPath), opts.sslrootcert) ? { tls: tlsLayer(tls, tlsPaths(distro.iniPath), opts.sslrootcert)! } : {}),
+    ...(tlsOptions ? { tls: tlsOptions } : {}),
     noLiveDetection: !facts.live,
     ...(answers ? { answers } : {}),
   });
