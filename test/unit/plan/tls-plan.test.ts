@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
+import { scramSecret } from '../../../src/auth/scram.js';
 import type { FileStep, Plan } from '../../../src/plan/types.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
@@ -55,5 +56,42 @@ describe('plan with your own certificate on a host without ufw or firewalld', ()
     const ini = byPath('/etc/pgbouncer/pgbouncer.ini').content;
     expect(ini).toMatch(/^client_tls_sslmode = require$/m);
     expect(ini).toMatch(/^auth_type = hba$/m);
+  });
+});
+
+describe('a running pgbouncer: a change to the HBA file alone is a reload, not a restart', () => {
+  it('re-plans after the files are in place: only pgbouncer_hba.conf changes, and the service step reloads', async () => {
+    const sys = debianWithoutFirewall()
+      .binary('pgbouncer', '/usr/sbin/pgbouncer')
+      .on('/usr/sbin/pgbouncer --version', { stdout: 'PgBouncer 1.18.0\n' });
+    const args = ['production', '--tls-cert', 'server.crt', '--tls-key', 'server.key', '--tls-ca', 'ca.crt'];
+    const planOf = async (allow: string[]) => {
+      const ctx = captureContext({ system: sys, env: ENV, cwd: '/home/me' });
+      const code = await main(['node', 'pgb-setup', ...args, ...allow.flatMap((a) => ['--allow-from', a]), '--dry-run', '--json'], ctx);
+      expect(ctx.err()).not.toMatch(/pgb-setup:/);
+      expect(code).toBe(0);
+      return JSON.parse(ctx.out()) as Plan;
+    };
+    // Put the first plan's files in place (the key from the fixture: the JSON leaves secret contents out).
+    const first = await planOf(['10.0.0.0/8']);
+    for (const f of first.steps.filter((s): s is FileStep => s.kind === 'file')) {
+      const content = f.path.endsWith('server.key') ? tls('server.key') : f.path.endsWith('userlist.txt') ? `"app_user" "${scramSecret(ENV.DBPASS)}"\n` : f.content;
+      sys.file(f.path, content, f.mode, f.uid ?? 0, f.gid ?? 0);
+    }
+    for (const d of first.steps.filter((s) => s.kind === 'directory')) sys.dirs.add((d as { path: string }).path);
+    // pgbouncer runs on that config.
+    sys.file('/var/run/postgresql/pgbouncer.pid', '500\n')
+      .file('/proc/500/stat', '500 (pgbouncer) S 1')
+      .file('/proc/500/comm', 'pgbouncer\n')
+      .file('/proc/500/cmdline', '/usr/sbin/pgbouncer\0-d\0/etc/pgbouncer/pgbouncer.ini\0')
+      .link('/proc/500/exe', '/usr/sbin/pgbouncer')
+      .link('/proc/500/cwd', '/')
+      .on(/^kill -0 500$/, { exitCode: 0 });
+    const second = await planOf(['10.0.0.0/8', '192.168.0.0/16']);
+    const changed = second.steps.filter((s): s is FileStep => s.kind === 'file' && s.action !== 'unchanged').map((f) => `${f.path} ${f.action}`);
+    expect(changed).toEqual(['/etc/pgbouncer/pgbouncer_hba.conf update']);
+    const service = second.steps.find((s) => s.kind === 'service');
+    expect(service).toMatchObject({ action: 'reload' });
+    expect(second.steps.some((s) => s.kind === 'candidate-check')).toBe(true);
   });
 });
