@@ -68,6 +68,9 @@ describe('TLS flags', () => {
   it('the existing cross-checks still hold: --set below the flags wins, and a contradiction is refused', () => {
     expect(() => resolveWith({ tls: 'self-signed' }, '1.18.0', ['client_tls_sslmode=disable', 'django.sslmode=verify-full'])).toThrow(/django\.sslmode: verify-full cannot connect while pgbouncer\.client_tls_sslmode is disable/);
     expect(setting(resolveWith({ tls: 'self-signed' }, '1.18.0', ['auth_type=scram-sha-256']), 'auth_type')).toBe('scram-sha-256');
+    // pgbouncer itself refuses client verify-full without a CA for client certificates.
+    expect(() => resolveWith({ tlsCert: '/c', tlsKey: '/k' }, '1.18.0', ['client_tls_sslmode=verify-full'])).toThrow(/pgbouncer\.client_tls_ca_file: client_tls_sslmode verify-full .* needs the CA/);
+    expect(setting(resolveWith({ tls: 'self-signed' }, '1.18.0', ['client_tls_sslmode=verify-full']), 'client_tls_sslmode')).toBe('verify-full');
   });
 
   it('no TLS flags: no layer, the profile as it was', () => {
