@@ -25,6 +25,8 @@ export interface LoadConfigExtras {
   answers?: Layer;
   /** Values from host facts that the profile cannot know (server max_connections, nofile limit). */
   facts?: Layer;
+  /** What the --tls options stand for (above the environment, below --set). */
+  tls?: Layer;
 }
 
 export function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
@@ -34,6 +36,7 @@ export function profileLayers(environment: string, opts: ProfileOptions, ctx: Co
   if (opts.profile) layers.push(loadProfileFile(opts.profile));
   if (opts.envFile) layers.push(envLayer(readEnvFile(opts.envFile), `--env-file ${opts.envFile}`));
   layers.push(envLayer(ctx.env, 'environment'));
+  if (extras.tls) layers.push(extras.tls);
   if (extras.answers) layers.push(extras.answers);
   if (opts.set && opts.set.length > 0) layers.push(setLayer(opts.set));
   return layers;

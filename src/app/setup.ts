@@ -11,7 +11,7 @@ import { Secret } from '../profile/secret.js';
 import { parseUserlistBytes, upsertUserlistBytes } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
 import { renderUserlist, userlistEntries } from '../render/userlist.js';
-import { buildPlan, type Instance, type PlanOptions } from '../plan/build-plan.js';
+import { buildPlan, type DesiredFiles, type Instance, type PlanOptions } from '../plan/build-plan.js';
 import { parseProcesses, splitIntoProcesses } from '../render/processes.js';
 import { formatPlan, planToJson } from '../plan/format.js';
 import type { Plan } from '../plan/types.js';
@@ -21,8 +21,11 @@ import { applyPlan } from '../apply/apply-plan.js';
 import { acquireLock } from '../system/host-lock.js';
 import { loadConfig, missingConnectionValues, type ProfileOptions } from './load-config.js';
 import { printWarnings } from '../text/output.js';
+import { parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
+import { certificateNames } from '../plan/tls.js';
+import { settingList } from '../settings/listen.js';
 
-export interface ApplyOptions extends ProfileOptions {
+export interface ApplyOptions extends ProfileOptions, TlsFlags {
   dryRun?: boolean;
   json?: boolean;
   root?: string;
@@ -86,6 +89,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   for (const cidr of allowFrom) {
     if (!isCidr(cidr)) throw new InputError(`--allow-from ${cidr}: not an IPv4/IPv6 address or CIDR; use e.g. 10.0.0.0/8`, '--allow-from');
   }
+  const tls = parseTlsFlags(opts);
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
   if (root && !(await ctx.system.stat(root))?.isDirectory) {
     throw new InputError(`--root ${opts.root}: no such folder; create it (with etc/os-release inside) or fix the path`, '--root');
@@ -105,7 +109,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     let facts = await detectFacts(system, { root, isRoot });
     let answers: Layer | undefined;
     const prepare = async (): Promise<Prepared> => {
-      const config = await configFor(environment, opts, ctx, facts, allowFrom, answers);
+      const config = await configFor(environment, opts, ctx, facts, allowFrom, answers, tls);
       const missing = missingConnectionValues(config);
       if (missing.length > 0) {
         if (opts.yes || !ctx.isTTY || opts.json) {
@@ -114,7 +118,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
         answers = await askMissing(config, ctx);
         return prepare();
       }
-      return planFor(config, facts, system, opts, ctx, allowFrom);
+      return planFor(config, facts, system, opts, ctx, allowFrom, tls);
     };
     let prepared = await prepare();
     printWarnings(prepared.config.warnings, ctx);
@@ -155,16 +159,18 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   }
 }
 
-async function configFor(environment: string, opts: ApplyOptions, ctx: Context, facts: HostFacts, allowFrom: string[], answers: Layer | undefined): Promise<ResolvedConfig> {
+async function configFor(environment: string, opts: ApplyOptions, ctx: Context, facts: HostFacts, allowFrom: string[], answers: Layer | undefined, tls: TlsChoice): Promise<ResolvedConfig> {
   const { distro } = facts;
   const factsLayer: Layer = { source: 'host facts', data: {} };
   if (!facts.systemd && facts.nofileLimit !== undefined) factsLayer.data['host'] = { nofile_limit: facts.nofileLimit };
+  const tlsOptions = tlsLayer(tls, tlsPaths(distro.iniPath), opts.sslrootcert);
   const set = [...(opts.set ?? [])];
   if (allowFrom.length > 0) set.unshift(`firewall.allow_from=${allowFrom.join(',')}`);
   return loadConfig(environment, { ...opts, set }, ctx, {
     hostPaths: { name: distro.name, pidfile: distro.pidfile, logfile: distro.logfile, unixSocketDir: distro.unixSocketDir, userlistPath: distro.userlistPath },
     ...(facts.pgbouncer.version ?? facts.candidateVersion ? { detectedVersion: facts.pgbouncer.version ?? facts.candidateVersion } : {}),
     facts: factsLayer,
+    ...(tlsOptions ? { tls: tlsOptions } : {}),
     noLiveDetection: !facts.live,
     ...(answers ? { answers } : {}),
   });
@@ -215,7 +221,7 @@ async function checkConfigPaths(system: System, config: ResolvedConfig): Promise
   }
 }
 
-async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[]): Promise<Prepared> {
+async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[], tls: TlsChoice): Promise<Prepared> {
   const instances = instancesFor(config, facts, opts);
   const text = (c: ResolvedConfig, key: string) => {
     const v = setting(c, key);
@@ -232,6 +238,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
       ...each('logfile').map((p) => posix.dirname(p)),
       ...each('unix_socket_dir'),
       facts.distro.systemdDropInDir,
+      ...(tls.client || tls.serverCa ? [tlsPaths(facts.distro.iniPath).dir] : []),
     ],
     iniPaths: instances.map((i) => i.iniPath),
     logfiles: each('logfile'),
@@ -257,9 +264,11 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
       });
     }
   }
-  const desired = { instances, userlist: desiredUserlist(config, facts.userlist?.bytes ?? facts.userlist?.content, serverSecret) };
+  const desired: DesiredFiles = { instances, userlist: desiredUserlist(config, facts.userlist?.bytes ?? facts.userlist?.content, serverSecret) };
+  const planAllowFrom = allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from;
+  if (tls.client || tls.serverCa) desired.tls = await tlsFilesFor(config, facts, system, ctx, opts, tls, planAllowFrom);
   const planOptions: PlanOptions = {
-    allowFrom: allowFrom.length > 0 ? allowFrom : config.profile.firewall.allow_from,
+    allowFrom: planAllowFrom,
     skipInstall: Boolean(opts.skipInstall),
     skipFirewall: Boolean(opts.skipFirewall),
     skipService: Boolean(opts.skipService),
@@ -269,4 +278,26 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     backupStamp: backupStamp(new Date()),
   };
   return { config, plan: buildPlan(facts, config, desired, planOptions), password };
+}
+
+/** The TLS key and certificates (kept, renewed or made now) and the HBA file, for the plan. */
+async function tlsFilesFor(config: ResolvedConfig, facts: HostFacts, system: System, ctx: Context, opts: ApplyOptions, tls: TlsChoice, allowFrom: string[]) {
+  const { hostname } = await import('node:os');
+  const { prepareTlsFiles } = await import('../apply/tls-files.js');
+  const { renderHba, hbaMethod } = await import('../render/hba.js');
+  const paths = tlsPaths(facts.distro.iniPath);
+  const hbaPath = setting(config, 'auth_hba_file');
+  const hbaOn = tls.client !== undefined && setting(config, 'auth_type') === 'hba' && hbaPath === paths.hba;
+  // Under --root the files are for another host: this machine's name is not that host's.
+  const names = certificateNames({ extra: opts.tlsName ?? [], hostname: facts.live ? hostname() : undefined, listenAddr: settingList(setting(config, 'listen_addr')) });
+  return prepareTlsFiles({
+    target: system,
+    host: ctx.system,
+    cwd: ctx.cwd,
+    choice: tls,
+    paths,
+    names,
+    hba: hbaOn ? renderHba({ environment: config.environment, allowFrom, method: hbaMethod(config) }) : undefined,
+    now: new Date(),
+  });
 }

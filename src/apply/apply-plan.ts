@@ -5,7 +5,7 @@ import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.j
 import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
-import { checkCandidate } from './candidate-check.js';
+import { checkCandidate, requiresClientTls } from './candidate-check.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
 import { tryLogin, waitForListen } from '../system/net.js';
 import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
@@ -134,6 +134,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
             user: facts.serviceUser.user,
             uid: facts.serviceUser.uid,
             gid: facts.serviceUser.gid,
+            files: configFiles.filter((f) => f.setting !== undefined).map((f) => ({ setting: f.setting!, content: f.bytes ?? f.content })),
             ...(step.login && deps.password ? { login: { ...step.login, password: deps.password } } : {}),
           });
           record(step, 'changed', step.login && deps.password ? 'started and accepted a login' : 'started');
@@ -168,7 +169,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
           const up = await waitForListen(step.host, step.port, 10_000);
           if (!up) throw new RuntimeError(`pgbouncer is not listening on ${step.host}:${step.port}${await logHint(system, ini)}`);
           if (step.login && deps.password) {
-            const error = await tryLogin({ host: step.host, port: step.port, user: step.login.user, password: deps.password, database: step.login.database });
+            const error = await tryLogin({ host: step.host, port: step.port, user: step.login.user, password: deps.password, database: step.login.database, tls: requiresClientTls(ini?.content) });
             if (error) throw new RuntimeError(`a login as ${step.login.user} through pgbouncer failed: ${error}${await logHint(system, ini)}`);
           }
           record(step, 'changed', step.login && deps.password ? 'listening, login works' : 'listening');

@@ -35,6 +35,14 @@ export interface CandidateInput {
   uid: number;
   gid: number;
   login?: { user: string; password: string; database: string };
+  /** Files the ini names (TLS key and certificates, HBA file): the candidate reads its own copies. */
+  files?: { setting: string; content: string | Uint8Array }[];
+}
+
+/** pgbouncer refuses TCP clients without TLS when client_tls_sslmode is require or stricter. */
+export function requiresClientTls(iniText: string | undefined): boolean {
+  const mode = /^\s*client_tls_sslmode\s*=\s*(\S+)\s*$/im.exec(iniText ?? '')?.[1]?.toLowerCase();
+  return mode === 'require' || mode === 'verify-ca' || mode === 'verify-full';
 }
 
 /**
@@ -84,10 +92,12 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
     logfile: files.log,
     auth_file: files.userlist,
     so_reuseport: '0',
+    ...Object.fromEntries((input.files ?? []).map((f) => [f.setting, join(dir, `${f.setting}.pem`)])),
   });
   let pid: number | undefined;
   try {
-    for (const [path, content] of [[files.ini, ini], [files.userlist, input.userlist], [files.log, '']] as const) {
+    const extra = (input.files ?? []).map((f) => [join(dir, `${f.setting}.pem`), f.content] as const);
+    for (const [path, content] of [[files.ini, ini], [files.userlist, input.userlist], [files.log, ''], ...extra] as const) {
       await writeFile(path, content, { mode: 0o600 });
       await chown(path, input.uid, input.gid);
     }
@@ -103,7 +113,7 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
       throw new RuntimeError(`pgbouncer refused the new config, nothing was changed: ${pgbouncerError(await log()) ?? (started.stderr.trim() || 'it did not start listening')}`);
     }
     if (input.login) {
-      const error = await tryLogin({ host: '127.0.0.1', port, ...input.login });
+      const error = await tryLogin({ host: '127.0.0.1', port, ...input.login, tls: requiresClientTls(ini) });
       if (error) {
         const logged = pgbouncerError(await log());
         throw new RuntimeError(

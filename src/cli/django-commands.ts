@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import type { RegisterCommands } from './types.js';
+import { withTlsOptions } from './tls-options.js';
 
 /** Subcommands of the django group. Declare options here; import the implementation inside each action. */
 export const registerDjangoCommands: RegisterCommands = (program, run, withProfileOptions) => {
@@ -12,7 +13,8 @@ export const registerDjangoCommands: RegisterCommands = (program, run, withProfi
     .addOption(new Option('--engine <engine>', 'Django database backend').choices(['postgresql', 'postgis']).default('postgresql'))
     .addOption(new Option('--env-style <style>', 'read the environment with os.environ or django-environ').choices(['os', 'environ']).default('os'))
     .addOption(new Option('--format <format>', 'python settings, or .env lines').choices(['python', 'env']).default('python'))
-    .option('--direct', 'the rollback variant: straight to PostgreSQL (DBHOST/DBPORT), no pgbouncer')
+    .option('--direct', 'the rollback variant: straight to PostgreSQL (DBHOST/DBPORT), no pgbouncer');
+  withTlsOptions(program.commands.find((c) => c.name() === 'print-django-settings')!, false)
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
         const { runPrintDjangoSettings } = await import('../app/django-settings.js');

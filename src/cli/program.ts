@@ -5,6 +5,7 @@ import { packagePath } from '../system/package-root.js';
 import type { RunCommand } from './types.js';
 import { EXTRA_COMMANDS } from './extra-commands.js';
 import { printable, withoutOptionValues } from '../text/printable.js';
+import { withTlsOptions } from './tls-options.js';
 
 /**
  * The command tree. Each action lazy-imports its module so that `--version` and `--help` do not
@@ -62,7 +63,8 @@ export function buildProgram(getCtx: () => Promise<Context>, setCode: (code: num
     .option('-v, --verbose', 'also show the steps with nothing to do')
     .addOption(new Option('--repo <repo>', 'package repository for pgbouncer').choices(['distro', 'pgdg']).default('distro'))
     .option('--processes <n>', 'run N pgbouncer processes on one port (so_reuseport + peers), or auto (one per core)')
-    .option('--no-peers', 'with --processes on pgbouncer < 1.19: run without [peers] (cancel requests may get lost)')
+    .option('--no-peers', 'with --processes on pgbouncer < 1.19: run without [peers] (cancel requests may get lost)');
+  withTlsOptions(program.commands.find((c) => c.name() === 'apply')!, true)
     .action(async (environment: string, opts) => {
       const { runApply } = await import('../app/setup.js');
       setCode(await runApply(environment, opts, await getCtx()));

@@ -30,6 +30,11 @@ export interface ConsoleTarget {
   password: string | undefined;
   /** Bound on the whole session: connect, login, every answer and the close. */
   timeoutMs: number;
+  /**
+   * The socket folder to use instead when pgbouncer requires TLS on TCP ("SSL required"): the
+   * console is not spoken over TLS (the guard reads the raw protocol), and local sockets need none.
+   */
+  socketFallback?: string;
 }
 
 /** `limit`: the answer went past a size cap (console-guard.ts). */
@@ -160,6 +165,9 @@ export async function openConsole(target: ConsoleTarget, options: SessionOptions
     finish();
     if (stopped) throw stopped;
     if (err instanceof ConsoleError) throw err;
+    if (target.socketFallback && !target.host.startsWith('/') && /SSL required/i.test((err as Error)?.message ?? '')) {
+      return openConsole({ ...target, host: target.socketFallback, socketFallback: undefined }, options);
+    }
     throw classifyConnectError(err, target);
   }
   if (stopped) {

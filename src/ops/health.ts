@@ -11,7 +11,7 @@
 import type { Context } from '../system/context.js';
 import { PgbSetupError } from '../text/errors.js';
 import { loadConfig, type ProfileOptions } from '../app/load-config.js';
-import type { ResolvedConfig } from '../profile/resolve.js';
+import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { ConsoleError, consoleSnapshot, describeTarget } from './console.js';
 import { databaseStats, fmt, poolFigures, versionText, type DatabaseStats, type PoolFigures, type Snapshot } from './pools.js';
 import { resolveConsoleTarget, type ConsoleFlags } from './target.js';
@@ -391,10 +391,14 @@ export async function runHealth(environment: string | undefined, opts: HealthOpt
     if (opts.database && !snapshot.databases.rows.some((r) => r['name'] === opts.database)) {
       return unknown(`database ${opts.database} is not in pgbouncer's [databases] at ${where}`, opts, ctx, where);
     }
-    const result = evaluateHealth(snapshot, thresholds, where, {
-      ...(opts.database ? { database: opts.database } : {}),
-      ...(config ? { fallbackPoolSize: profilePoolSize(config) } : {}),
-    });
+    const result = await withCertificateExpiry(
+      evaluateHealth(snapshot, thresholds, where, {
+        ...(opts.database ? { database: opts.database } : {}),
+        ...(config ? { fallbackPoolSize: profilePoolSize(config) } : {}),
+      }),
+      config,
+      ctx,
+    );
     if (opts.json) ctx.stdout.write(`${JSON.stringify(healthJson(result), null, 2)}\n`);
     else ctx.stdout.write(formatNagios(result.status, result.summary, result.perfdata));
     return result.exitCode;
@@ -404,4 +408,23 @@ export async function runHealth(environment: string | undefined, opts: HealthOpt
     }
     return unknown(`internal error: ${(err as Error).message}`, opts, ctx, where);
   }
+}
+
+/**
+ * Days to expiry of pgbouncer's client TLS certificate, when health runs where the file is: the one
+ * the profile names, else the one the installed pgbouncer.ini names. WARNING within 30 days,
+ * CRITICAL within 7 (or expired); nothing is added when neither names a certificate.
+ */
+async function withCertificateExpiry(result: HealthResult, config: ResolvedConfig | undefined, ctx: Context): Promise<HealthResult> {
+  const { certificateExpiry, clientCertPath, expiryStatus } = await import('./tls-expiry.js');
+  const fromProfile = config ? setting(config, 'client_tls_cert_file') : undefined;
+  let path = typeof fromProfile === 'string' ? fromProfile : undefined;
+  if (!path) {
+    const installed = await ctx.system.readFile('/etc/pgbouncer/pgbouncer.ini').catch(() => undefined);
+    path = clientCertPath(installed);
+  }
+  if (!path) return result;
+  const verdict = expiryStatus(await certificateExpiry(ctx.system, path, new Date()));
+  const status = worse(result.status, verdict.status);
+  return { ...result, status, exitCode: NAGIOS[status], summary: `${result.summary}; ${verdict.summary}`, perfdata: [result.perfdata, verdict.perfdata].filter(Boolean).join(' ') };
 }

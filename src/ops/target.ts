@@ -100,5 +100,7 @@ export function resolveConsoleTarget(config: ResolvedConfig | undefined, flags: 
     throw new InputError('--user: no console user: the profile lists no stats_users or admin_users; pass --user (and its password in PGPASSWORD)', '--user');
   }
   const pw = passwordFor(user, config, flags, ctx);
-  return { host, port, user, password: pw.password, passwordSource: pw.source, timeoutMs, source };
+  const socketDir = config ? setting(config, 'unix_socket_dir') : undefined;
+  const socketFallback = !flags.host && !host.startsWith('/') && typeof socketDir === 'string' && socketDir.startsWith('/') ? socketDir : undefined;
+  return { host, port, user, password: pw.password, passwordSource: pw.source, timeoutMs, source, ...(socketFallback ? { socketFallback } : {}) };
 }

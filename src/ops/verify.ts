@@ -34,6 +34,7 @@ import { printable } from '../text/printable.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { memberPath, processCount, tcpListenPorts } from './group.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
+import { certificateExpiry, clientCertPath, expiryCheck, SSL_REQUIRED } from './tls-expiry.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
 
@@ -309,8 +310,11 @@ async function checkLogin(env: Env): Promise<Check> {
   if (!target) return { id, title, status: 'skip', detail: 'no listen address in the profile' };
   let client: Client | undefined;
   try {
-    client = await openClient({ host: target.host, port: target.port, user: db.user, password: db.password.reveal(), database: db.name, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'pgb-setup verify' });
-    await client.query('SELECT 1');
+    const login = { host: target.host, port: target.port, user: db.user, password: db.password.reveal(), database: db.name, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'pgb-setup verify' };
+    // pgbouncer requires TLS on TCP (--tls): log in over TLS, as the app does (a login check, not a trust decision).
+    const opened: Client = await openClient(login).catch((e: Error) => (SSL_REQUIRED.test(e.message) ? openClient({ ...login, ssl: { rejectUnauthorized: false } }) : Promise.reject(e)));
+    client = opened;
+    await opened.query('SELECT 1');
     return { id, title, status: 'pass', detail: `${db.user} logged in to ${db.name} at ${describeTarget(target)} and ran SELECT 1` };
   } catch (e) {
     const msg = ((e as Error).message ?? String(e)).replace(/\s+/g, ' ');
@@ -655,6 +659,8 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
   const iniText = await readManagedText(system, paths.ini);
   const ini = await checkIni(env, iniText);
   checks.push(...ini.checks);
+  const certPath = clientCertPath(iniText);
+  if (certPath) checks.push(expiryCheck(await certificateExpiry(system, certPath, new Date())));
   checks.push(checkUserlist(env, paths.userlist ? await readManagedText(system, paths.userlist, MAX_USERLIST_BYTES) : undefined));
   checks.push(await checkOwnerMode(env, 'ini-mode', 'pgbouncer.ini owner and mode', paths.ini, 0o640, serviceUser));
   checks.push(await checkOwnerMode(env, 'userlist-mode', 'userlist.txt owner and mode', paths.userlist, 0o600, serviceUser));

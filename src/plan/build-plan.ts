@@ -13,6 +13,7 @@ import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
 import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
 import type { FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
+import { hbaFirewallNote, tlsDroppedWarning, tlsFileSteps, type TlsPlanInput } from './tls.js';
 
 export interface PlanOptions {
   allowFrom: string[];
@@ -40,6 +41,8 @@ export interface DesiredFiles {
   instances: Instance[];
   /** Bytes: lines of other users are kept exactly, whatever their encoding. */
   userlist: string | Uint8Array;
+  /** Client TLS key and certificates and the HBA file (--tls). */
+  tls?: TlsPlanInput;
 }
 
 /**
@@ -139,6 +142,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   };
   want(posix.dirname(distro.iniPath), 'holds pgbouncer.ini', false);
   want(posix.dirname(authFile), 'holds userlist.txt', false);
+  for (const f of desired.tls?.files ?? []) want(posix.dirname(f.path), f.setting === 'auth_hba_file' ? 'holds the HBA file' : 'holds the TLS key and certificates', false);
   for (const inst of desired.instances) {
     const pidfile = settingText(inst.config, 'pidfile');
     const logfile = settingText(inst.config, 'logfile');
@@ -191,6 +195,15 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     diff: ulAction === 'create' || ulAction === 'update' ? unifiedDiff(userlistPath, current?.content, ulText, true) : '',
     secret: true, notify: 'reload', why: 'user secrets (auth_file)',
   });
+  fileSteps.push(...tlsFileSteps(facts, desired.tls));
+  const tlsDropped = tlsDroppedWarning(facts.iniFiles.get(desired.instances[0]!.iniPath)?.content, settingText(config, 'client_tls_sslmode'));
+  if (tlsDropped) warnings.push(tlsDropped);
+  if (desired.tls) {
+    notes.push(...desired.tls.notes);
+    warnings.push(...desired.tls.warnings);
+    const hbaNote = hbaFirewallNote(facts, desired.tls.files.some((f) => f.setting === 'auth_hba_file'), options.skipFirewall);
+    if (hbaNote) notes.push(hbaNote);
+  }
   const planted = current ? plantedUsers(current, config, serviceUser.gid) : undefined;
   if (planted) warnings.push(planted);
   for (const f of [...desired.instances.map((i) => facts.iniFiles.get(i.iniPath)), current]) {
@@ -380,7 +393,8 @@ function planService(facts: HostFacts, instances: Instance[], files: FileStep[],
   if (!facts.live || options.skipService) return undefined;
   const changed = (path: string) => files.some((f) => f.path === path && (f.action === 'create' || f.action === 'update'));
   const unitChanged = files.some((f) => f.notify === 'daemon-reload' && (f.action === 'create' || f.action === 'update'));
-  const userlistChanged = files.some((f) => f.secret && (f.action === 'create' || f.action === 'update'));
+  // userlist.txt, and the TLS and HBA files every process reads: a reload picks them up.
+  const userlistChanged = files.some((f) => (f.secret || f.setting !== undefined) && (f.action === 'create' || f.action === 'update'));
   const group = instances.length > 1;
   const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
   const user = facts.serviceUser.user;

@@ -5,13 +5,14 @@
 import { posix } from 'node:path';
 import type { DistroSpec, ServiceUser } from '../facts/distro/index.js';
 import { DROP_IN_NAME } from './open-files.js';
+import { tlsPaths } from '../profile/tls-layer.js';
 
 export interface ManagedFile {
   path: string;
   mode: number;
   uid: number | undefined;
   gid: number | undefined;
-  role: 'ini' | 'userlist' | 'unit';
+  role: 'ini' | 'userlist' | 'unit' | 'tls';
 }
 
 export const GROUP_UNIT = '/etc/systemd/system/pgbouncer@.service';
@@ -42,6 +43,22 @@ export function managedFiles(distro: DistroSpec, serviceUser: ServiceUser, authF
     { path: posix.join(distro.systemdDropInDir, DROP_IN_NAME), mode: 0o644, uid: 0, gid: 0, role: 'unit' },
     { path: GROUP_UNIT, mode: 0o644, uid: 0, gid: 0, role: 'unit' },
     { path: GROUP_TARGET, mode: 0o644, uid: 0, gid: 0, role: 'unit' },
+    ...tlsFiles(distro, serviceUser),
   ];
   return new Map(files.map((f) => [f.path, f]));
+}
+
+/** The TLS key and certificates and the HBA file --tls writes next to pgbouncer.ini (plan/tls.ts gives the same modes). */
+function tlsFiles(distro: DistroSpec, serviceUser: ServiceUser): ManagedFile[] {
+  const p = tlsPaths(distro.iniPath);
+  const svc = { uid: serviceUser.uid, gid: serviceUser.gid };
+  const root = { uid: 0, gid: 0 };
+  return [
+    { path: p.caCert, mode: 0o644, ...root, role: 'tls' },
+    { path: p.caKey, mode: 0o600, ...root, role: 'tls' },
+    { path: p.serverCert, mode: 0o644, ...root, role: 'tls' },
+    { path: p.serverKey, mode: 0o600, ...svc, role: 'tls' },
+    { path: p.serverCa, mode: 0o644, ...root, role: 'tls' },
+    { path: p.hba, mode: 0o640, ...svc, role: 'tls' },
+  ];
 }

@@ -60,6 +60,8 @@ export interface FileStep {
   /** What the running pgbouncer needs after this change. */
   notify: 'reload' | 'restart' | 'daemon-reload' | undefined;
   why: string;
+  /** The ini setting naming this file (TLS key/certificates, HBA): the candidate check uses its own copy. */
+  setting?: string;
 }
 
 export interface CandidateCheckStep {

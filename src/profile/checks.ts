@@ -44,6 +44,10 @@ const clientTlsNeedsKeyAndCert: Rule = (c, out) => {
       out.errors.push(`pgbouncer.client_tls_sslmode: ${String(mode)} needs ${missing.join(' and ')}; set them or use client_tls_sslmode=disable`);
     }
   }
+  // pgbouncer refuses to start: "client_tls_sslmode requires client_tls_ca_file" (src/sbuf.c, 1.15-1.25).
+  if (mode === 'verify-full' && value(c, 'client_tls_ca_file') === undefined && value(c, 'client_tls_key_file') !== undefined && value(c, 'client_tls_cert_file') !== undefined) {
+    out.errors.push('pgbouncer.client_tls_ca_file: client_tls_sslmode verify-full checks client certificates and needs the CA that signed them; set client_tls_ca_file or use client_tls_sslmode=require');
+  }
   const django = c.profile.django.sslmode;
   if (django && ['require', 'verify-ca', 'verify-full'].includes(django) && (mode === undefined || mode === 'disable')) {
     out.errors.push(

@@ -131,6 +131,8 @@ export const profileSchema = z.strictObject({
       conn_health_checks: z.boolean().optional(),
       connect_timeout: count(1).optional(),
       sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+      /** Where the app hosts keep the CA that signed pgbouncer's certificate (the hop to pgbouncer only). */
+      sslrootcert: safeText.refine((s) => s.startsWith('/'), { message: 'must be an absolute path on the app hosts' }).optional(),
     })
     .default({}),
 });

@@ -86,8 +86,15 @@ export function pooledSslmode(config: ResolvedConfig): string {
   // disable: pgbouncer answers "no TLS" and libpq goes on in clear text; prefer also keeps working
   // once client TLS is switched on, and after a rollback to a PostgreSQL that offers TLS.
   if (clientTls === undefined || clientTls === 'disable') return 'prefer';
-  // Any other mode needs client_tls_key_file and client_tls_cert_file (checked), so TLS is on offer.
-  return 'require';
+  // Any other mode needs client_tls_key_file and client_tls_cert_file (checked), so TLS is on offer;
+  // with the CA on the app host (sslrootcert) libpq also checks pgbouncer's certificate and name.
+  return config.profile.django.sslrootcert ? 'verify-full' : 'require';
+}
+
+/** pgbouncer offers TLS and the app hosts hold the CA that signed its certificate (sslrootcert): they verify it. */
+export function verifiesPgbouncer(config: ResolvedConfig): boolean {
+  const clientTls = setting(config, 'client_tls_sslmode');
+  return clientTls !== undefined && clientTls !== 'disable' && config.profile.django.sslrootcert !== undefined;
 }
 
 export interface DjangoChoices {
@@ -219,6 +226,11 @@ export interface DjangoSettingsView {
   healthChecks: string;
   applicationName: string;
   sslmode: string;
+  /** TLS to pgbouncer: sslmode and sslrootcert read from PGBOUNCER_SSLMODE / PGBOUNCER_SSLROOTCERT, defaults from the profile. */
+  pgbouncerTls: boolean;
+  tlsSslmode: string;
+  directSslmode: string;
+  sslrootcert: string;
   hasConnectTimeout: boolean;
   connectTimeout: string;
   preparedComment: string[];
@@ -249,6 +261,10 @@ export function djangoSettingsView(config: ResolvedConfig, opts: DjangoSettingsO
     healthChecks: direct ? pyLiteral(directHealth) : switched(choices.pooledHealthChecks, directHealth),
     applicationName: pyStr(choices.applicationName),
     sslmode: direct ? pyStr(choices.directSslmode) : switched(choices.pooledSslmode, choices.directSslmode),
+    pgbouncerTls: !direct && verifiesPgbouncer(config),
+    tlsSslmode: pyStr(choices.pooledSslmode),
+    directSslmode: pyStr(choices.directSslmode),
+    sslrootcert: pyStr(config.profile.django.sslrootcert ?? ''),
     hasConnectTimeout: choices.connectTimeout !== undefined,
     connectTimeout: choices.connectTimeout === undefined ? '' : pyLiteral(choices.connectTimeout),
     preparedComment: direct ? [] : preparedStatementsComment(config, choices.poolMode),
@@ -302,6 +318,12 @@ export function renderDjangoEnv(config: ResolvedConfig, opts: DjangoSettingsOpti
       comment: ['# The database password: pgb-setup never prints it. Fill it in here, or set DBPASS in the service environment.'],
       line: 'DBPASS=',
     },
+    ...(!opts.direct && verifiesPgbouncer(config)
+      ? [
+          { comment: ['# TLS to pgbouncer. sslrootcert: the CA file copied from the pgbouncer host (/etc/pgbouncer/tls/ca.crt).'], line: value('PGBOUNCER_SSLMODE', pooledSslmode(config)) },
+          { comment: [], line: value('PGBOUNCER_SSLROOTCERT', config.profile.django.sslrootcert!) },
+        ]
+      : []),
     { comment: [], line: value('DBHOST', db.host) },
     { comment: [], line: value('DBPORT', String(db.port)) },
   ];

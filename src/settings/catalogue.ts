@@ -112,12 +112,14 @@ add('tls', 'client_tls_cert_file', PATH);
 add('tls', 'client_tls_ca_file', PATH);
 add('tls', 'client_tls_protocols', { kind: 'str', pattern: /^[a-z0-9.,]+$/ });
 add('tls', 'client_tls_ciphers', { kind: 'str', pattern: /^[A-Za-z0-9_:!+.-]+$/ });
+add('tls', 'client_tls13_ciphers', { kind: 'str', pattern: /^[A-Za-z0-9_:]+$/ }, '1.25');
 add('tls', 'server_tls_sslmode', { kind: 'enum', values: SSLMODES });
 add('tls', 'server_tls_ca_file', PATH);
 add('tls', 'server_tls_key_file', PATH);
 add('tls', 'server_tls_cert_file', PATH);
 add('tls', 'server_tls_protocols', { kind: 'str', pattern: /^[a-z0-9.,]+$/ });
 add('tls', 'server_tls_ciphers', { kind: 'str', pattern: /^[A-Za-z0-9_:!+.-]+$/ });
+add('tls', 'server_tls13_ciphers', { kind: 'str', pattern: /^[A-Za-z0-9_:]+$/ }, '1.25');
 
 // Logging.
 add('logging', 'log_connections', BOOL);
