@@ -50,7 +50,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     )
     .action(async (username: string, environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runHashUser } = await import('../credentials/hash-user.js');
+        const { runHashUser } = await import('../app/credentials.js');
         return runHashUser(username, environment, opts, ctx);
       }),
     );
@@ -68,7 +68,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     .option('--json', 'print JSON')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runUsersCheck } = await import('../credentials/users-check.js');
+        const { runUsersCheck } = await import('../app/credentials.js');
         return runUsersCheck(environment, opts, ctx);
       }),
     );
@@ -91,7 +91,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     .option('--password-stdin', "read the auth role's password from standard input (default with --userlist: a random one)")
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runAuthQuery } = await import('../credentials/auth-query.js');
+        const { runAuthQuery } = await import('../app/credentials.js');
         return runAuthQuery(environment, opts, ctx);
       }),
     );

@@ -10,13 +10,12 @@
  */
 import type { Context } from '../system/context.js';
 import { PgbSetupError } from '../text/errors.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { ConsoleError, consoleSnapshot, describeTarget } from './console.js';
 import { databaseStats, fmt, poolFigures, versionText, type DatabaseStats, type PoolFigures, type Snapshot } from './pools.js';
 import { resolveConsoleTarget, type ConsoleFlags } from './target.js';
 import { profilePoolSize } from './profile-pools.js';
-import { eachMember, groupMembers, processCount } from './group.js';
+import { eachMember, groupMembers } from './group.js';
 import { untrustedAnswer } from './console-trust.js';
 import { printable, printableLine } from '../text/printable.js';
 
@@ -41,7 +40,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   critMaxwait: 5,
 };
 
-export interface HealthOptions extends ProfileOptions, ConsoleFlags {
+export interface HealthOptions extends ConsoleFlags {
   warnUtilisation?: string;
   critUtilisation?: string;
   warnWaiting?: string;
@@ -55,7 +54,7 @@ export interface HealthOptions extends ProfileOptions, ConsoleFlags {
 }
 
 /** A flag problem: reported as UNKNOWN (Nagios' rule for bad arguments), not as exit 2. */
-class HealthUsageError extends Error {}
+export class HealthUsageError extends Error {}
 
 export function parseThresholds(opts: Partial<Record<keyof Thresholds, string>>): Thresholds {
   const out = { ...DEFAULT_THRESHOLDS };
@@ -338,7 +337,7 @@ const HEALTH_COMMANDS = {
   users: 'SHOW USERS',
 } as const;
 
-async function runGroupHealth(config: ResolvedConfig | undefined, n: number, thresholds: Thresholds, opts: HealthOptions, ctx: Context): Promise<number> {
+async function runGroupHealth(config: ResolvedConfig | undefined, n: number, thresholds: Thresholds, opts: HealthOptions, ctx: Context): Promise<NagiosStatus> {
   const members = groupMembers(config, n, opts, ctx);
   const outcomes = await eachMember(members, async (m) => {
     const where = describeTarget(m.target);
@@ -365,24 +364,31 @@ async function runGroupHealth(config: ResolvedConfig | undefined, n: number, thr
   const result = combineGroupHealth(processes, thresholds);
   if (opts.json) ctx.stdout.write(`${JSON.stringify(groupHealthJson(result), null, 2)}\n`);
   else ctx.stdout.write(formatNagios(result.status, result.summary, result.perfdata));
-  return result.exitCode;
+  return result.status;
 }
 
-function unknown(message: string, opts: HealthOptions, ctx: Context, target?: string): number {
+function unknown(message: string, opts: HealthOptions, ctx: Context, target?: string): NagiosStatus {
   if (opts.json) ctx.stdout.write(`${JSON.stringify({ status: 'UNKNOWN', exit_code: 3, summary: oneLine(message), target: target ?? null }, null, 2)}\n`);
   else ctx.stdout.write(formatNagios('UNKNOWN', message));
-  return NAGIOS.UNKNOWN;
+  return 'UNKNOWN';
 }
 
-export async function runHealth(environment: string | undefined, opts: HealthOptions, ctx: Context): Promise<number> {
-  let thresholds: Thresholds;
-  let config: ResolvedConfig | undefined;
+/**
+ * An error before or during the check, said as Nagios UNKNOWN (its rule for bad arguments and
+ * unreachable services alike), on stdout like every other verdict.
+ */
+export function healthUnknown(err: unknown, opts: HealthOptions, ctx: Context, where?: string): NagiosStatus {
+  if (err instanceof ConsoleError || err instanceof HealthUsageError || err instanceof PgbSetupError) {
+    return unknown(err.message, opts, ctx, where);
+  }
+  return unknown(`internal error: ${(err as Error).message}`, opts, ctx, where);
+}
+
+/** The pools of one pgbouncer (or of a group of `processes`), judged against the thresholds; prints the verdict. */
+export async function checkHealth(config: ResolvedConfig | undefined, processes: number, thresholds: Thresholds, opts: HealthOptions, ctx: Context): Promise<NagiosStatus> {
   let where: string | undefined;
   try {
-    thresholds = parseThresholds(opts);
-    const n = processCount(opts.processes);
-    if (environment) config = await loadConfig(environment, opts, ctx);
-    if (n > 1) return await runGroupHealth(config, n, thresholds, opts, ctx);
+    if (processes > 1) return await runGroupHealth(config, processes, thresholds, opts, ctx);
     const target = resolveConsoleTarget(config, opts, ctx);
     where = describeTarget(target);
     const snapshot = await consoleSnapshot(target, HEALTH_COMMANDS);
@@ -397,11 +403,8 @@ export async function runHealth(environment: string | undefined, opts: HealthOpt
     });
     if (opts.json) ctx.stdout.write(`${JSON.stringify(healthJson(result), null, 2)}\n`);
     else ctx.stdout.write(formatNagios(result.status, result.summary, result.perfdata));
-    return result.exitCode;
+    return result.status;
   } catch (err) {
-    if (err instanceof ConsoleError || err instanceof HealthUsageError || err instanceof PgbSetupError) {
-      return unknown(err.message, opts, ctx, where);
-    }
-    return unknown(`internal error: ${(err as Error).message}`, opts, ctx, where);
+    return healthUnknown(err, opts, ctx, where);
   }
 }

@@ -16,7 +16,6 @@ import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../system/p
 import { resolve } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, PgbSetupError } from '../text/errors.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } from '../facts/distro/index.js';
 import { readOsRelease } from '../facts/os-release.js';
 import { MAX_CONFIG_BYTES, MAX_USERLIST_BYTES } from '../facts/host-facts.js';
@@ -47,7 +46,7 @@ export interface Check {
   process?: number;
 }
 
-export interface VerifyOptions extends ProfileOptions {
+export interface VerifyOptions {
   root?: string;
   ini?: string;
   serviceUser?: string;
@@ -601,12 +600,17 @@ async function checkDjango(env: Env): Promise<Check[]> {
 
 // ---- runner ---------------------------------------------------------------------------------
 
-export async function verifyChecks(environment: string, opts: VerifyOptions, ctx: Context): Promise<{ checks: Check[]; serviceUser: ServiceUser | undefined; config: ResolvedConfig }> {
+/** --root, when given, must be a folder: checked before the profile is loaded. */
+export async function checkVerifyRoot(opts: VerifyOptions, ctx: Context): Promise<void> {
   const root = opts.root === undefined ? undefined : resolve(ctx.cwd, opts.root);
   if (root !== undefined && !(await ctx.system.stat(root))?.isDirectory) {
     throw new InputError(`--root: ${opts.root} is not a folder`, '--root');
   }
-  const config = await loadConfig(environment, opts, ctx);
+}
+
+export async function verifyChecks(config: ResolvedConfig, opts: VerifyOptions, ctx: Context): Promise<{ checks: Check[]; serviceUser: ServiceUser | undefined; config: ResolvedConfig }> {
+  const environment = config.environment;
+  const root = opts.root === undefined ? undefined : resolve(ctx.cwd, opts.root);
   const live = opts.root === undefined;
   const system = root === undefined ? ctx.system : createNodeSystem({ root });
   let spec: DistroSpec | undefined;
@@ -692,8 +696,10 @@ export function formatChecklist(checks: readonly Check[], header: string): strin
   return `${lines.join('\n')}\n`;
 }
 
-export async function runVerify(environment: string, opts: VerifyOptions, ctx: Context): Promise<number> {
-  const { checks, serviceUser, config } = await verifyChecks(environment, opts, ctx);
+/** Runs every check and prints the checklist (or JSON); returns 1 when any check failed. */
+export async function reportVerify(config: ResolvedConfig, opts: VerifyOptions, ctx: Context): Promise<number> {
+  const environment = config.environment;
+  const { checks, serviceUser } = await verifyChecks(config, opts, ctx);
   const failed = checks.some((c) => c.status === 'fail');
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify({ environment, ok: !failed, pgbouncer_version: config.target.version, service_user: serviceUser?.user ?? null, checks }, null, 2)}\n`);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { md5Secret } from '../../../src/auth/md5.js';
 import { scramSecret } from '../../../src/auth/scram.js';
-import { compareSecret, describeSecret, printable, runUsersCheck } from '../../../src/credentials/users-check.js';
+import { compareSecret, describeSecret, printable } from '../../../src/credentials/users-check.js';
+import { runUsersCheck } from '../../../src/app/credentials.js';
 import type { Connect, SqlClient } from '../../../src/facts/pg-admin.js';
 import { captureContext } from '../../helpers/context.js';
 
