@@ -20,8 +20,8 @@ export async function runHashUser(username: string, environment: string | undefi
   return hashUser(username, config, request, opts, ctx, deps);
 }
 
-/** `pgb-setup users check [environment]`: 1 when any secret differs from PostgreSQL's. */
-export async function runUsersCheck(environment: string | undefined, opts: UsersCheckCommandOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<number> {
+/** `pgb-setup users check [environment]`: true when every secret matches PostgreSQL's. */
+export async function runUsersCheck(environment: string | undefined, opts: UsersCheckCommandOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<boolean> {
   const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
   return checkUsers(config, opts, ctx, deps);
 }

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
-import { InputError, InputErrors, PgbSetupError } from '../text/errors.js';
+import { InputError, InputErrors, RuntimeError } from '../text/errors.js';
 import { addConfigPathFacts, detectFacts, type HostFacts } from '../facts/host-facts.js';
 import { DROP_IN_NAME, LEGACY_DROP_IN_NAME } from '../plan/open-files.js';
 import { isCidr } from '../profile/schema.js';
@@ -94,7 +94,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   const isRoot = process.getuid?.() === 0;
   const dryRun = Boolean(opts.dryRun);
   if (!dryRun && !root && !isRoot) {
-    throw new PgbSetupError('applying changes this host: run it with sudo, or add --dry-run to only print the plan', 1);
+    throw new RuntimeError('applying changes this host: run it with sudo, or add --dry-run to only print the plan');
   }
   const { createProgress } = await import('../system/progress.js');
   const spinner = createProgress(ctx.stderr, ctx.isTTY && !opts.json);

@@ -10,8 +10,8 @@ export async function verifyChecks(environment: string, opts: VerifyCommandOptio
   return runChecks(await loadConfig(environment, opts, ctx), opts, ctx);
 }
 
-/** `pgb-setup verify <environment>`: the checklist printed; 1 when any check failed. */
-export async function runVerify(environment: string, opts: VerifyCommandOptions, ctx: Context): Promise<number> {
+/** `pgb-setup verify <environment>`: the checklist printed; true when no check failed. */
+export async function runVerify(environment: string, opts: VerifyCommandOptions, ctx: Context): Promise<boolean> {
   await checkVerifyRoot(opts, ctx);
   return reportVerify(await loadConfig(environment, opts, ctx), opts, ctx);
 }

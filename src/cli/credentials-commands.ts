@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import type { RegisterCommands } from './types.js';
+import { EXIT } from '../text/errors.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -69,7 +70,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
         const { runUsersCheck } = await import('../app/credentials.js');
-        return runUsersCheck(environment, opts, ctx);
+        return (await runUsersCheck(environment, opts, ctx)) ? EXIT.ok : EXIT.failed;
       }),
     );
 

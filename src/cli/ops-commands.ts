@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { RegisterCommands } from './types.js';
+import { EXIT } from '../text/errors.js';
 
 /** --host/--port/--user/--password-env/--timeout: where the admin console is, overriding the profile. */
 function withConsoleOptions(cmd: Command): Command {
@@ -103,7 +104,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .action(async (environment: string, opts) =>
       run(async (ctx) => {
         const { runVerify } = await import('../app/verify.js');
-        return runVerify(environment, opts, ctx);
+        return (await runVerify(environment, opts, ctx)) ? EXIT.ok : EXIT.failed;
       }),
     );
 

@@ -86,8 +86,8 @@ export interface UsersCheckDeps {
   connect: Connect;
 }
 
-/** Every userlist.txt secret compared with PostgreSQL's; returns 1 when any differs or is missing. */
-export async function checkUsers(config: ResolvedConfig | undefined, opts: UsersCheckOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<number> {
+/** Every userlist.txt secret compared with PostgreSQL's; true when all match (none differs or is missing). */
+export async function checkUsers(config: ResolvedConfig | undefined, opts: UsersCheckOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<boolean> {
   const d: UsersCheckDeps = { ask: askSecretOnStderr, connect: connectPg, ...deps };
   const path = userlistPathFrom(opts.userlist ?? (config ? true : undefined), config, ctx);
   if (!path) throw new InputError('users check: give --userlist FILE, or an environment whose profile names the auth_file', '--userlist');
@@ -127,5 +127,5 @@ export async function checkUsers(config: ResolvedConfig | undefined, opts: Users
       ? `${results.length} user(s) in ${path} match PostgreSQL ${describePg(target)}\n`
       : `${bad.length} of ${results.length} user(s) in ${path} do not match PostgreSQL ${describePg(target)}; set both sides with: pgb-setup hash-user <user> --userlist ${path} --apply-server --reload\n`,
   );
-  return bad.length === 0 ? 0 : 1;
+  return bad.length === 0;
 }

@@ -279,7 +279,9 @@ export async function benchProcesses(config: ResolvedConfig, request: BenchProce
       }
     }
     rmSync(base, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Then die of the same signal (a shell reports 128 + its number: 130, 143); the handler is gone,
+    // so the default action (or signal-exit's, which stops the programs still running) applies.
+    process.kill(process.pid, signal);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -696,8 +696,8 @@ export function formatChecklist(checks: readonly Check[], header: string): strin
   return `${lines.join('\n')}\n`;
 }
 
-/** Runs every check and prints the checklist (or JSON); returns 1 when any check failed. */
-export async function reportVerify(config: ResolvedConfig, opts: VerifyOptions, ctx: Context): Promise<number> {
+/** Runs every check and prints the checklist (or JSON); true when none failed. */
+export async function reportVerify(config: ResolvedConfig, opts: VerifyOptions, ctx: Context): Promise<boolean> {
   const environment = config.environment;
   const { checks, serviceUser } = await verifyChecks(config, opts, ctx);
   const failed = checks.some((c) => c.status === 'fail');
@@ -707,5 +707,5 @@ export async function reportVerify(config: ResolvedConfig, opts: VerifyOptions, 
     const svc = serviceUser ? `, service user ${serviceUser.user} (${serviceUser.detail})` : '';
     ctx.stdout.write(formatChecklist(checks, `pgb-setup verify ${environment}: pgbouncer ${config.target.version}${svc}${opts.root ? `, files under ${opts.root}` : ''}`));
   }
-  return failed ? 1 : 0;
+  return !failed;
 }
