@@ -1,8 +1,9 @@
 import { Option } from 'commander';
-import type { RegisterCommands } from './types.js';
+import type { RegisterCommands } from '../types.js';
+import { withProfileOptions } from '../options.js';
 
 /** Subcommands of the django group. Declare options here; import the implementation inside each action. */
-export const registerDjangoCommands: RegisterCommands = (program, run, withProfileOptions) => {
+export const registerDjangoCommands: RegisterCommands = (program, run) => {
   withProfileOptions(
     program
       .command('print-django-settings')
@@ -15,7 +16,7 @@ export const registerDjangoCommands: RegisterCommands = (program, run, withProfi
     .option('--direct', 'the rollback variant: straight to PostgreSQL (DBHOST/DBPORT), no pgbouncer')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runPrintDjangoSettings } = await import('../app/django-settings.js');
+        const { runPrintDjangoSettings } = await import('../../app/django-settings.js');
         return runPrintDjangoSettings(environment, opts, ctx);
       }),
     );
