@@ -1,7 +1,9 @@
 import type { Context } from '../system/context.js';
 import { InputError } from '../text/errors.js';
-import { parsePgbouncerVersion, parseVersionArg } from '../settings/pgbouncer-version.js';
-import { envLayer, loadBuiltinProfile, loadProfileFile, readEnvFile, setLayer, type Layer } from '../profile/layers.js';
+import { parseVersionArg } from '../settings/pgbouncer-version.js';
+import { pgbouncerOnPath } from '../facts/pgbouncer-binary.js';
+import { ENV_FILE_MAX_BYTES, envLayer, loadBuiltinProfile, parseEnvFile, profileFileLayer, setLayer, type Layer } from '../profile/layers.js';
+import { readInputBytes, readInputFile } from '../system/input-file.js';
 import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
 import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
@@ -27,11 +29,16 @@ export interface LoadConfigExtras {
   facts?: Layer;
 }
 
+/** `--env-file FILE`: read (a regular file of sane size, checked by input-file) and parsed. */
+export function readEnvFile(path: string): Record<string, string> {
+  return parseEnvFile(readInputBytes(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES), path);
+}
+
 export function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
   const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS)];
   if (extras.facts) layers.push(extras.facts);
   layers.push(loadBuiltinProfile(environment));
-  if (opts.profile) layers.push(loadProfileFile(opts.profile));
+  if (opts.profile) layers.push(profileFileLayer(readInputFile(opts.profile, `--profile ${opts.profile}`), opts.profile));
   if (opts.envFile) layers.push(envLayer(readEnvFile(opts.envFile), `--env-file ${opts.envFile}`));
   layers.push(envLayer(ctx.env, 'environment'));
   if (extras.answers) layers.push(extras.answers);
@@ -56,12 +63,8 @@ export async function targetVersion(opts: ProfileOptions, ctx: Context, detected
     return { version, source: '--pgbouncer-version' };
   }
   if (detected) return { version: detected, source: 'installed pgbouncer' };
-  const binary = noLiveDetection ? undefined : await ctx.system.which('pgbouncer');
-  if (binary) {
-    const result = await ctx.system.exec(binary, ['--version']);
-    const v = parsePgbouncerVersion(`${result.stdout}\n${result.stderr}`);
-    if (v) return { version: `${v.major}.${v.minor}.${v.patch}`, source: `${binary} --version` };
-  }
+  const installed = noLiveDetection ? undefined : await pgbouncerOnPath(ctx.system);
+  if (installed?.version) return { version: installed.version, source: `${installed.binary} --version` };
   return {
     version: `${OLDEST_SUPPORTED}.0`,
     source: 'no pgbouncer found',
