@@ -1,5 +1,6 @@
 import type { Context } from '../system/context.js';
-import { checkVerifyRoot, reportVerify, verifyChecks as runChecks, type VerifyOptions } from '../ops/verify.js';
+import { checkVerifyRoot, reportVerify, verifyChecks as runChecks } from '../ops/verify.js';
+import type { VerifyOptions } from '../ops/verify/types.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 
 export type VerifyCommandOptions = VerifyOptions & ProfileOptions;
