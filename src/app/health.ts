@@ -1,5 +1,6 @@
 import type { Context } from '../system/context.js';
-import { checkHealth, healthUnknown, parseThresholds, type HealthOptions, type NagiosStatus } from '../ops/health.js';
+import { checkHealth, healthUnknown, type HealthOptions } from '../ops/health.js';
+import { parseThresholds, type NagiosStatus } from '../ops/health/thresholds.js';
 import { processCount } from '../ops/group.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';

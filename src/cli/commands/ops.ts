@@ -34,7 +34,7 @@ export const registerOpsCommands: RegisterCommands = (program, run) => {
     .option('--processes <n>', 'a group installed with --processes N (or auto): every process, each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const [{ runHealth }, { NAGIOS }] = await Promise.all([import('../../app/health.js'), import('../../ops/health.js')]);
+        const [{ runHealth }, { NAGIOS }] = await Promise.all([import('../../app/health.js'), import('../../ops/health/thresholds.js')]);
         return NAGIOS[await runHealth(environment, opts, ctx)];
       }),
     );
