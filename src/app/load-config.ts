@@ -1,11 +1,12 @@
 import type { Context } from '../system/context.js';
-import { InputError } from '../text/errors.js';
+import { InputError, InputErrors } from '../text/errors.js';
 import { parseVersionArg } from '../settings/pgbouncer-version.js';
 import { pgbouncerOnPath } from '../facts/pgbouncer-binary.js';
 import { ENV_FILE_MAX_BYTES, envLayer, loadBuiltinProfile, parseEnvFile, profileFileLayer, setLayer, type Layer } from '../profile/layers.js';
 import { readInputBytes, readInputFile } from '../system/input-file.js';
 import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
+import { crossCheck } from '../preflight/cross-checks.js';
 import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
 import { versionAtLeast } from '../settings/version.js';
 
@@ -76,8 +77,17 @@ export async function loadConfig(environment: string | undefined, opts: ProfileO
   if (!environment) throw new InputError('environment: missing; name one of production, staging, development', 'environment');
   const layers = profileLayers(environment, opts, ctx, extras);
   const target = await targetVersion(opts, ctx, extras.detectedVersion, extras.noLiveDetection);
-  const config = resolveConfig(environment, layers, target);
+  const config = resolvedAndChecked(environment, layers, target);
   if (target.warning) config.warnings.unshift(target.warning);
+  return config;
+}
+
+/** The profile resolved, then checked across its settings (preflight); their warnings come first. */
+export function resolvedAndChecked(environment: string, layers: readonly Layer[], target: TargetVersion): ResolvedConfig {
+  const config = resolveConfig(environment, layers, target);
+  const checks = crossCheck(config);
+  if (checks.errors.length > 0) throw new InputErrors(checks.errors);
+  config.warnings.unshift(...checks.warnings);
   return config;
 }
 
