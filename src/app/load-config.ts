@@ -1,9 +1,12 @@
 import type { Context } from '../system/context.js';
-import { InputError } from '../text/errors.js';
-import { parsePgbouncerVersion, parseVersionArg } from '../settings/pgbouncer-version.js';
-import { envLayer, loadBuiltinProfile, loadProfileFile, readEnvFile, setLayer, type Layer } from '../profile/layers.js';
+import { InputError, InputErrors } from '../text/errors.js';
+import { parseVersionArg } from '../settings/pgbouncer-version.js';
+import { pgbouncerOnPath } from '../facts/pgbouncer-binary.js';
+import { ENV_FILE_MAX_BYTES, envLayer, loadBuiltinProfile, parseEnvFile, profileFileLayer, setLayer, type Layer } from '../profile/layers.js';
+import { readInputBytes, readInputFile } from '../system/input-file.js';
 import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
+import { crossCheck } from '../preflight/cross-checks.js';
 import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
 import { versionAtLeast } from '../settings/version.js';
 
@@ -29,11 +32,16 @@ export interface LoadConfigExtras {
   tls?: Layer;
 }
 
+/** `--env-file FILE`: read (a regular file of sane size, checked by input-file) and parsed. */
+export function readEnvFile(path: string): Record<string, string> {
+  return parseEnvFile(readInputBytes(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES), path);
+}
+
 export function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
   const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS)];
   if (extras.facts) layers.push(extras.facts);
   layers.push(loadBuiltinProfile(environment));
-  if (opts.profile) layers.push(loadProfileFile(opts.profile));
+  if (opts.profile) layers.push(profileFileLayer(readInputFile(opts.profile, `--profile ${opts.profile}`), opts.profile));
   if (opts.envFile) layers.push(envLayer(readEnvFile(opts.envFile), `--env-file ${opts.envFile}`));
   layers.push(envLayer(ctx.env, 'environment'));
   if (extras.tls) layers.push(extras.tls);
@@ -59,12 +67,8 @@ export async function targetVersion(opts: ProfileOptions, ctx: Context, detected
     return { version, source: '--pgbouncer-version' };
   }
   if (detected) return { version: detected, source: 'installed pgbouncer' };
-  const binary = noLiveDetection ? undefined : await ctx.system.which('pgbouncer');
-  if (binary) {
-    const result = await ctx.system.exec(binary, ['--version']);
-    const v = parsePgbouncerVersion(`${result.stdout}\n${result.stderr}`);
-    if (v) return { version: `${v.major}.${v.minor}.${v.patch}`, source: `${binary} --version` };
-  }
+  const installed = noLiveDetection ? undefined : await pgbouncerOnPath(ctx.system);
+  if (installed?.version) return { version: installed.version, source: `${installed.binary} --version` };
   return {
     version: `${OLDEST_SUPPORTED}.0`,
     source: 'no pgbouncer found',
@@ -76,8 +80,17 @@ export async function loadConfig(environment: string | undefined, opts: ProfileO
   if (!environment) throw new InputError('environment: missing; name one of production, staging, development', 'environment');
   const layers = profileLayers(environment, opts, ctx, extras);
   const target = await targetVersion(opts, ctx, extras.detectedVersion, extras.noLiveDetection);
-  const config = resolveConfig(environment, layers, target);
+  const config = resolvedAndChecked(environment, layers, target);
   if (target.warning) config.warnings.unshift(target.warning);
+  return config;
+}
+
+/** The profile resolved, then checked across its settings (preflight); their warnings come first. */
+export function resolvedAndChecked(environment: string, layers: readonly Layer[], target: TargetVersion): ResolvedConfig {
+  const config = resolveConfig(environment, layers, target);
+  const checks = crossCheck(config);
+  if (checks.errors.length > 0) throw new InputErrors(checks.errors);
+  config.warnings.unshift(...checks.warnings);
   return config;
 }
 

@@ -1,16 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
-import { InputError, InputErrors, PgbSetupError } from '../text/errors.js';
+import { InputError, InputErrors, RuntimeError } from '../text/errors.js';
 import { addConfigPathFacts, detectFacts, type HostFacts } from '../facts/host-facts.js';
 import { DROP_IN_NAME, LEGACY_DROP_IN_NAME } from '../plan/open-files.js';
 import { isCidr } from '../profile/schema.js';
 import type { Layer } from '../profile/layers.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { Secret } from '../profile/secret.js';
-import { parseUserlistBytes, upsertUserlistBytes } from '../auth/userlist.js';
 import { renderPgbouncerIni } from '../render/pgbouncer-ini.js';
-import { renderUserlist, userlistEntries } from '../render/userlist.js';
+import { desiredUserlist } from '../render/desired-userlist.js';
 import { buildPlan, type DesiredFiles, type Instance, type PlanOptions } from '../plan/build-plan.js';
 import { parseProcesses, splitIntoProcesses } from '../render/processes.js';
 import { formatPlan, planToJson } from '../plan/format.js';
@@ -20,6 +19,8 @@ import type { System } from '../system/system.js';
 import { applyPlan } from '../apply/apply-plan.js';
 import { acquireLock } from '../system/host-lock.js';
 import { loadConfig, missingConnectionValues, type ProfileOptions } from './load-config.js';
+import { configPathProblems } from '../preflight/config-paths.js';
+import { throwProblems } from '../preflight/problems.js';
 import { printWarnings } from '../text/output.js';
 import { parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
 import { certificateNames } from '../plan/tls.js';
@@ -54,23 +55,6 @@ function backupStamp(now: Date): string {
   return now.toISOString().replaceAll(':', '-').replace('.', '-');
 }
 
-/**
- * userlist.txt as it should be, as bytes: the app user's entry upserted, every other line kept byte
- * for byte (whatever its encoding: lines pgb-setup does not own are not decoded and re-encoded).
- */
-export function desiredUserlist(config: ResolvedConfig, existing: Uint8Array | string | undefined, serverSecret?: string): Buffer {
-  const bytes = typeof existing === 'string' ? Buffer.from(existing, 'utf8') : existing;
-  // Parsed once (a userlist may hold hundreds of thousands of users): read for the secrets, then edited.
-  const parsed = bytes === undefined ? undefined : parseUserlistBytes(bytes);
-  let entries = userlistEntries(config, parsed);
-  // PostgreSQL's verifier belongs to DBUSER only (in auth_query mode the entry is the auth_user's).
-  if (serverSecret) entries = entries.map((e) => (e.user === config.profile.database.user ? { ...e, secret: serverSecret } : e));
-  if (parsed === undefined || parsed.lines.every((l) => typeof l !== 'string' && l.kind === 'blank')) return Buffer.from(renderUserlist(config, entries), 'utf8');
-  let out: Buffer | undefined;
-  for (const e of entries) out = upsertUserlistBytes(out ?? parsed, e.user, e.secret);
-  return out ?? Buffer.from(bytes!);
-}
-
 async function askMissing(config: ResolvedConfig, ctx: Context): Promise<Layer> {
   const { askSecret, askText } = await import('../system/prompts.js');
   const db = config.profile.database;
@@ -98,7 +82,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   const isRoot = process.getuid?.() === 0;
   const dryRun = Boolean(opts.dryRun);
   if (!dryRun && !root && !isRoot) {
-    throw new PgbSetupError('applying changes this host: run it with sudo, or add --dry-run to only print the plan', 1);
+    throw new RuntimeError('applying changes this host: run it with sudo, or add --dry-run to only print the plan');
   }
   const { createProgress } = await import('../system/progress.js');
   const spinner = createProgress(ctx.stderr, ctx.isTTY && !opts.json);
@@ -196,31 +180,6 @@ function groupPidfiles(pidfile: string | undefined): string[] {
   return Array.from({ length: MAX_GROUP }, (_, i) => `${pidfile.slice(0, pidfile.length - ext.length)}-${i + 1}${ext}`);
 }
 
-/**
- * A file setting that names a folder on the host, or a path under an existing file (a folder the
- * plan would have to create where a file is): bad input, exit 2 naming the setting, found before
- * anything is read from those paths or written.
- */
-async function checkConfigPaths(system: System, config: ResolvedConfig): Promise<void> {
-  const paths: [string, 'file' | 'folder'][] = [['auth_file', 'file'], ['auth_hba_file', 'file'], ['logfile', 'file'], ['pidfile', 'file'], ['unix_socket_dir', 'folder']];
-  for (const [key, kind] of paths) {
-    const path = setting(config, key);
-    if (typeof path !== 'string' || !path.startsWith('/')) continue;
-    if (kind === 'file' && /\/\.{0,2}$/.test(path)) throw new InputError(`pgbouncer.${key}: ${path} names a folder; name a file`, `pgbouncer.${key}`);
-    // Top down, so that a file in the middle is found before a stat below it fails with ENOTDIR.
-    const parts = path.split('/').filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      const at = `/${parts.slice(0, i).join('/')}`;
-      const st = await system.stat(at);
-      if (!st) break;
-      const last = i === parts.length;
-      if (!last && !st.isDirectory) throw new InputError(`pgbouncer.${key}: ${at} is a file on this host, so ${path} cannot be under it; name another path`, `pgbouncer.${key}`);
-      if (last && kind === 'file' && st.isDirectory) throw new InputError(`pgbouncer.${key}: ${path} is a folder on this host; name a file`, `pgbouncer.${key}`);
-      if (last && kind === 'folder' && !st.isDirectory) throw new InputError(`pgbouncer.${key}: ${path} is a file on this host; name a folder`, `pgbouncer.${key}`);
-    }
-  }
-}
-
 async function planFor(config: ResolvedConfig, facts: HostFacts, system: System, opts: ApplyOptions, ctx: Context, allowFrom: string[], tls: TlsChoice): Promise<Prepared> {
   const instances = instancesFor(config, facts, opts);
   const text = (c: ResolvedConfig, key: string) => {
@@ -229,7 +188,7 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
   };
   const each = (key: string) => instances.map((i) => text(i.config, key)).filter((p): p is string => !!p);
   const authFile = text(config, 'auth_file');
-  await checkConfigPaths(system, config);
+  throwProblems(await configPathProblems(config, (path) => system.stat(path)));
   await addConfigPathFacts(system, facts, {
     dirs: [
       posix.dirname(facts.distro.iniPath),

@@ -18,7 +18,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { scramSecret } from '../auth/scram.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
@@ -29,7 +28,7 @@ import { planReload, runReload, type ReloadPlan } from './reload.js';
 import { currentRole, lookupRole, setRoleSecret } from './server-role.js';
 import { readUserlistFile, upsertedText, userlistPathFrom, writeUserlistText, type UserlistFile } from './userlist-file.js';
 
-export interface AuthQueryOptions extends ProfileOptions, PgAdminFlags, PgbouncerFlags {
+export interface AuthQueryOptions extends PgAdminFlags, PgbouncerFlags {
   authUser?: string;
   schema?: string;
   dbname?: string[];
@@ -193,9 +192,9 @@ export interface AuthQueryDeps {
   randomPassword: () => string;
 }
 
-export async function runAuthQuery(environment: string | undefined, opts: AuthQueryOptions, ctx: Context, deps: Partial<AuthQueryDeps> = {}): Promise<number> {
+/** The auth_query SQL printed, or (--apply-server) installed and checked, with the profile's values (if any) as defaults. */
+export async function authQuery(config: ResolvedConfig | undefined, opts: AuthQueryOptions, ctx: Context, deps: Partial<AuthQueryDeps> = {}): Promise<number> {
   const d: AuthQueryDeps = { ask: askSecretOnStderr, connect: connectPg, randomPassword: () => randomBytes(24).toString('base64url'), ...deps };
-  const config: ResolvedConfig | undefined = environment ? await loadConfig(environment, opts, ctx) : undefined;
   const profileAuthUser = config ? setting(config, 'auth_user') : undefined;
   const spec: AuthQuerySpec = {
     authUser: opts.authUser ?? (typeof profileAuthUser === 'string' ? profileAuthUser : 'pgbouncer_auth'),

@@ -28,8 +28,6 @@
 import { md5Secret } from '../auth/md5.js';
 import { iterationsInRange, SCRAM_ITERATIONS_RANGE, scramSecret } from '../auth/scram.js';
 import { formatUserlistEntry, validateUsername } from '../auth/userlist.js';
-import { defaultEnvironment } from '../app/default-environment.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
@@ -58,7 +56,7 @@ import { readUserlistFile, upsertedText, userlistPathFrom, writeUserlistText, ty
 
 export type SecretMethod = 'scram-sha-256' | 'md5';
 
-export interface HashUserOptions extends ProfileOptions, PgAdminFlags, PgbouncerFlags {
+export interface HashUserOptions extends PgAdminFlags, PgbouncerFlags {
   method?: SecretMethod;
   iterations?: string;
   passwordStdin?: boolean;
@@ -133,8 +131,13 @@ function reloadHint(target: PgbouncerTarget): string {
   return ways.join(', or ');
 }
 
-export async function runHashUser(username: string, environment: string | undefined, opts: HashUserOptions, ctx: Context, deps: Partial<HashUserDeps> = {}): Promise<number> {
-  const d: HashUserDeps = { ...DEFAULT_DEPS, ...deps };
+/** The secret's kind and cost, from the flags: checked before any profile is loaded. */
+export interface HashUserRequest {
+  method: SecretMethod;
+  iterations: number;
+}
+
+export function hashUserRequest(username: string, opts: HashUserOptions): HashUserRequest {
   // --- 0. everything that can fail before anything changes ---------------------------------
   validateRoleName(username);
   const method: SecretMethod = opts.method ?? 'scram-sha-256';
@@ -143,10 +146,13 @@ export async function runHashUser(username: string, environment: string | undefi
   if (method === 'md5' && opts.iterations !== undefined && opts.iterations !== '4096') {
     throw new InputError('--iterations applies to scram-sha-256 only; an MD5 secret has no iteration count', '--iterations');
   }
-  // Without an environment the profile is needed only to find userlist.txt (--userlist without FILE):
-  // then the installed pgbouncer.ini's environment is used, else production (said on stderr).
-  const profileEnvironment = environment ?? (opts.userlist === true ? await defaultEnvironment(ctx, 'hash-user') : undefined);
-  const config: ResolvedConfig | undefined = profileEnvironment ? await loadConfig(profileEnvironment, opts, ctx) : undefined;
+  return { method, iterations };
+}
+
+/** The userlist line printed, or written into userlist.txt and/or set on PostgreSQL (then reloaded and checked). */
+export async function hashUser(username: string, config: ResolvedConfig | undefined, request: HashUserRequest, opts: HashUserOptions, ctx: Context, deps: Partial<HashUserDeps> = {}): Promise<number> {
+  const d: HashUserDeps = { ...DEFAULT_DEPS, ...deps };
+  const { method, iterations } = request;
   if (config && method === 'md5' && setting(config, 'auth_type') === 'scram-sha-256') {
     throw new InputError(
       `--method md5: the ${config.environment} profile has auth_type scram-sha-256, which cannot use MD5 secrets (pgbouncer: "user has MD5 secret"); keep the default scram-sha-256`,

@@ -6,7 +6,7 @@
  */
 import { isValidMd5Secret, verifyMd5Password } from '../auth/md5.js';
 import { parseScramSecret, SCRAM_ITERATIONS_RANGE, scramSecretShape, verifyScramPassword } from '../auth/scram.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import type { ResolvedConfig } from '../profile/resolve.js';
 import { formatTable } from '../text/output.js';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
@@ -15,7 +15,7 @@ import { adminPassword, connectPg, describePg, resolveAdminTarget, type Connect,
 import { canReadAuthid, readStoredSecrets } from './server-role.js';
 import { readUserlistFile, userlistPathFrom } from './userlist-file.js';
 
-export interface UsersCheckOptions extends ProfileOptions, PgAdminFlags {
+export interface UsersCheckOptions extends PgAdminFlags {
   userlist?: string;
   json?: boolean;
 }
@@ -86,9 +86,9 @@ export interface UsersCheckDeps {
   connect: Connect;
 }
 
-export async function runUsersCheck(environment: string | undefined, opts: UsersCheckOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<number> {
+/** Every userlist.txt secret compared with PostgreSQL's; true when all match (none differs or is missing). */
+export async function checkUsers(config: ResolvedConfig | undefined, opts: UsersCheckOptions, ctx: Context, deps: Partial<UsersCheckDeps> = {}): Promise<boolean> {
   const d: UsersCheckDeps = { ask: askSecretOnStderr, connect: connectPg, ...deps };
-  const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
   const path = userlistPathFrom(opts.userlist ?? (config ? true : undefined), config, ctx);
   if (!path) throw new InputError('users check: give --userlist FILE, or an environment whose profile names the auth_file', '--userlist');
   const file = await readUserlistFile(ctx.system, path);
@@ -127,5 +127,5 @@ export async function runUsersCheck(environment: string | undefined, opts: Users
       ? `${results.length} user(s) in ${path} match PostgreSQL ${describePg(target)}\n`
       : `${bad.length} of ${results.length} user(s) in ${path} do not match PostgreSQL ${describePg(target)}; set both sides with: pgb-setup hash-user <user> --userlist ${path} --apply-server --reload\n`,
   );
-  return bad.length === 0 ? 0 : 1;
+  return bad.length === 0;
 }

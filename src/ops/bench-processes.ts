@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
-import { loadConfig } from '../app/load-config.js';
 import { formatTable } from '../text/output.js';
 import { formatUserlistEntry } from '../auth/userlist.js';
 import { detectServiceUser, resolveDistro } from '../facts/distro/index.js';
@@ -223,7 +222,17 @@ function canConnectUnix(path: string): Promise<boolean> {
   );
 }
 
-export async function runBenchProcesses(environment: string, opts: BenchOptions, ctx: Context): Promise<number> {
+/** What the flags ask for and the pgbouncer they name, checked before any profile is loaded. */
+export interface BenchProcessesRequest {
+  bounds: ReturnType<typeof parseBounds>;
+  n: number;
+  workload: NonNullable<BenchOptions['workload']>;
+  binary: string;
+  /** The binary's version: the profile is rendered for it. */
+  version: string;
+}
+
+export async function benchProcessesRequest(opts: BenchOptions, ctx: Context): Promise<BenchProcessesRequest> {
   const bounds = parseBounds(opts);
   const n = processCount(opts.processes);
   if (n < 2) throw new InputError(`--processes ${opts.processes}: the comparison is 1 process against N; give N of 2 or more`, '--processes');
@@ -233,7 +242,13 @@ export async function runBenchProcesses(environment: string, opts: BenchOptions,
   if (!binary) throw new InputError('--pgbouncer-binary: no pgbouncer on PATH; install it or pass --pgbouncer-binary', '--pgbouncer-binary');
   if (opts.pgbouncerBinary && !(await ctx.system.exists(binary))) throw new InputError(`--pgbouncer-binary: ${binary} does not exist`, '--pgbouncer-binary');
   const version = await binaryVersion(ctx, binary);
-  const config = await loadConfig(environment, opts, ctx, { detectedVersion: version });
+  return { bounds, n, workload, binary, version };
+}
+
+/** 1 pgbouncer process against N on one port, in throwaway pgbouncers rendered from the profile. */
+export async function benchProcesses(config: ResolvedConfig, request: BenchProcessesRequest, opts: BenchOptions, ctx: Context): Promise<number> {
+  const { bounds, n, workload, binary, version } = request;
+  const environment = config.environment;
   const db = config.profile.database;
   const missing = [!db.name && 'DBNAME', !db.host && 'DBHOST', !db.user && 'DBUSER', !db.password && 'DBPASS'].filter(Boolean);
   if (missing.length) throw new InputError(`${missing.join(', ')}: missing; bench logs in through the throwaway pgbouncers as DBUSER with DBPASS`);
@@ -264,7 +279,9 @@ export async function runBenchProcesses(environment: string, opts: BenchOptions,
       }
     }
     rmSync(base, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    // Then die of the same signal (a shell reports 128 + its number: 130, 143); the handler is gone,
+    // so the default action (or signal-exit's, which stops the programs still running) applies.
+    process.kill(process.pid, signal);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

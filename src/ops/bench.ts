@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, InputErrors, RuntimeError } from '../text/errors.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import type { ResolvedConfig } from '../profile/resolve.js';
 import { formatTable } from '../text/output.js';
 import { renderTemplate } from '../render/templates.js';
 import { describeTarget } from './console.js';
@@ -25,7 +25,7 @@ import { fmt } from './pools.js';
 import { checkNumber } from './size.js';
 import { listenTarget } from './target.js';
 
-export interface BenchOptions extends ProfileOptions {
+export interface BenchOptions {
   clients?: string;
   seconds?: string;
   workload?: 'select1' | 'select-only';
@@ -130,14 +130,20 @@ export function parseBounds(opts: BenchOptions): { clients: number; seconds: num
   return out;
 }
 
-export async function runBench(environment: string, opts: BenchOptions, ctx: Context): Promise<number> {
-  if (opts.processes !== undefined) {
-    const { runBenchProcesses } = await import('./bench-processes.js');
-    return runBenchProcesses(environment, opts, ctx);
-  }
+/** What the flags ask for, checked before any profile is loaded. */
+export interface BenchRequest {
+  bounds: ReturnType<typeof parseBounds>;
+  workload: NonNullable<BenchOptions['workload']>;
+}
+
+export function benchRequest(opts: BenchOptions): BenchRequest {
   const bounds = parseBounds(opts);
-  const workload = opts.workload ?? 'select1';
-  const config = await loadConfig(environment, opts, ctx);
+  return { bounds, workload: opts.workload ?? 'select1' };
+}
+
+/** pgbench straight to PostgreSQL and through pgbouncer, new and persistent connections, side by side. */
+export async function benchDirectVsPgbouncer(config: ResolvedConfig, request: BenchRequest, opts: BenchOptions, ctx: Context): Promise<number> {
+  const { bounds, workload } = request;
   const db = config.profile.database;
   const missing = [!db.name && 'DBNAME', !db.host && 'DBHOST', !db.user && 'DBUSER', !db.password && 'DBPASS'].filter(Boolean);
   if (missing.length) throw new InputError(`${missing.join(', ')}: missing; bench logs in to the database directly and through pgbouncer as DBUSER with DBPASS`);

@@ -1,13 +1,12 @@
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
 import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { computeSize, formatSize, parseSizeInputs, sizeJson, type CurrentSettings, type SizeDefaults, type SizeFlags } from './size.js';
 import type { ConsoleFlags } from './target.js';
 import { printable } from '../text/printable.js';
 
-export interface SizeOptions extends ProfileOptions, ConsoleFlags, SizeFlags {
+export interface SizeOptions extends ConsoleFlags, SizeFlags {
   fromStats?: boolean;
   database?: string;
   json?: boolean;
@@ -59,8 +58,8 @@ async function measuredRates(config: ResolvedConfig | undefined, opts: SizeOptio
   return { tps, xactSeconds, measuredBy: '--from-stats' };
 }
 
-export async function runSize(environment: string | undefined, opts: SizeOptions, ctx: Context): Promise<number> {
-  const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
+/** Pool sizes recommended from the flags, the profile's pools (if any) and --from-stats; prints the working. */
+export async function recommendSize(config: ResolvedConfig | undefined, opts: SizeOptions, ctx: Context): Promise<number> {
   const notes: string[] = [];
   const defaults: SizeDefaults = {};
   if (config) {

@@ -5,7 +5,7 @@
  */
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
-import { loadConfig, type ProfileOptions } from '../app/load-config.js';
+import type { ResolvedConfig } from '../profile/resolve.js';
 import { formatTable } from '../text/output.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { fmt, versionText, type Snapshot } from './pools.js';
@@ -16,7 +16,7 @@ import { resolveConsoleTarget, type ConsoleFlags, type ResolvedTarget } from './
 
 export type StatsFormat = 'table' | 'json' | 'prometheus';
 
-export interface StatsOptions extends ProfileOptions, ConsoleFlags {
+export interface StatsOptions extends ConsoleFlags {
   format?: StatsFormat;
   serve?: string;
   legacyStatsNames?: boolean;
@@ -220,10 +220,20 @@ export async function groupSnapshots(members: readonly GroupMember[], signal?: A
   });
 }
 
-export async function runStats(environment: string | undefined, opts: StatsOptions, ctx: Context, runtime: StatsRuntime = {}): Promise<number> {
+/** What the flags ask for, checked before any profile is loaded. */
+export interface StatsRequest {
+  listen: { host: string; port: number } | undefined;
+  processes: number;
+}
+
+export function statsRequest(opts: StatsOptions): StatsRequest {
   const listen = opts.serve ? parseListen(opts.serve) : undefined;
-  const n = processCount(opts.processes);
-  const config = environment ? await loadConfig(environment, opts, ctx) : undefined;
+  return { listen, processes: processCount(opts.processes) };
+}
+
+/** One snapshot printed as a table, JSON or Prometheus text, or (--serve) /metrics until stopped. */
+export async function showStats(config: ResolvedConfig | undefined, request: StatsRequest, opts: StatsOptions, ctx: Context, runtime: StatsRuntime = {}): Promise<number> {
+  const { listen, processes: n } = request;
   const members = n > 1 ? groupMembers(config, n, opts, ctx) : undefined;
   const target = members ? members[0]!.target : resolveConsoleTarget(config, opts, ctx);
   const where = describeTarget(target);

@@ -4,7 +4,7 @@ import { packagePath } from '../system/package-root.js';
 import { DotenvSyntaxError, parseDotenv, type DotenvEntry } from './dotenv.js';
 import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
-import { readInputBytes, readInputFile } from '../system/input-file.js';
+import { readInputFile } from '../system/input-file.js';
 import { FORBIDDEN_KEYS, parseJsonObject } from './json-input.js';
 import { SECRET_PATHS } from './schema.js';
 
@@ -31,15 +31,17 @@ export function loadBuiltinProfile(environment: string): Layer {
   if (!ENV_NAME.test(environment) || !known.includes(environment)) {
     throw new InputError(`environment: unknown "${environment}"; use one of ${known.join(', ')}`, 'environment');
   }
-  return { source: `profile:${environment}`, data: readJsonObject(packagePath('profiles', `${environment}.json`), `profiles/${environment}.json`) };
+  const label = `profiles/${environment}.json`;
+  return { source: `profile:${environment}`, data: profileObject(readInputFile(packagePath('profiles', `${environment}.json`), label), label) };
 }
 
-export function loadProfileFile(path: string): Layer {
-  return { source: `--profile ${path}`, data: readJsonObject(path, `--profile ${path}`) };
+/** `--profile FILE`, from the text the caller read (src/app/load-config.ts). */
+export function profileFileLayer(text: string, path: string): Layer {
+  return { source: `--profile ${path}`, data: profileObject(text, `--profile ${path}`) };
 }
 
-function readJsonObject(path: string, label: string): Record<string, unknown> {
-  const data = parseJsonObject(readInputFile(path, label), label);
+function profileObject(text: string, label: string): Record<string, unknown> {
+  const data = parseJsonObject(text, label);
   if (hasSecret(data)) {
     throw new InputError(`${label}: database.password must not be kept in a profile; set DBPASS in the environment or an --env-file`, 'database.password');
   }
@@ -78,10 +80,10 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, sour
 }
 
 /** An env file holds a few variables: 64 KiB is far more than any needs. */
-const ENV_FILE_MAX_BYTES = 64 * 1024;
+export const ENV_FILE_MAX_BYTES = 64 * 1024;
 
-export function readEnvFile(path: string): Record<string, string> {
-  const bytes = readInputBytes(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES);
+/** `--env-file FILE`'s variables, from the bytes the caller read (src/app/load-config.ts). */
+export function parseEnvFile(bytes: Buffer, path: string): Record<string, string> {
   let entries: Map<string, DotenvEntry>;
   try {
     entries = parseDotenv(bytes);

@@ -7,15 +7,15 @@ import { profileSchema, SECRET_PATHS, type Profile } from './schema.js';
 import type { SettingValue } from '../settings/values.js';
 import type { ResolvedConfig, ResolvedSetting, TargetVersion } from './types.js';
 export type { ResolvedConfig, ResolvedSetting, TargetVersion } from './types.js';
-import { crossCheck } from './checks.js';
 import { Secret } from './secret.js';
 import { securityWarnings } from './security.js';
 
 export const DBUSER_TOKEN = '$DBUSER';
 
 /**
- * Merges the layers, validates the result with the one schema, gates settings on the target
- * pgbouncer version and runs the cross-checks. Every problem found is reported at once.
+ * Merges the layers, validates the result with the one schema and gates settings on the target
+ * pgbouncer version. Every problem found is reported at once. The checks across settings are
+ * preflight's (src/preflight/cross-checks.ts, run by app/load-config.ts).
  */
 export function resolveConfig(environment: string, layers: readonly Layer[], target: TargetVersion): ResolvedConfig {
   if (!versionAtLeast(target.version, OLDEST_SUPPORTED)) {
@@ -67,9 +67,7 @@ export function resolveConfig(environment: string, layers: readonly Layer[], tar
   if (problems.length > 0) throw new InputErrors(problems);
 
   const resolved: ResolvedConfig = { environment, target, profile, settings, sources: merged.sources, omitted, warnings: [] };
-  const checks = crossCheck(resolved);
-  if (checks.errors.length > 0) throw new InputErrors(checks.errors);
-  resolved.warnings.push(...checks.warnings, ...securityWarnings(resolved));
+  resolved.warnings.push(...securityWarnings(resolved));
   return resolved;
 }
 

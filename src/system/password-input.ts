@@ -3,7 +3,7 @@
  * with --password-stdin. Never from argv (other users can read it in `ps`).
  */
 import type { Context } from './context.js';
-import { InputError, PgbSetupError } from '../text/errors.js';
+import { CancelledError, InputError } from '../text/errors.js';
 
 export type AskSecret = (message: string) => Promise<string>;
 
@@ -17,7 +17,7 @@ export const askSecretOnStderr: AskSecret = async (message) => {
     return await password({ message }, { output: process.stderr, clearPromptOnDone: false });
   } catch (e) {
     if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') {
-      throw new PgbSetupError('cancelled at the password prompt; nothing was changed', 130);
+      throw new CancelledError('cancelled at the password prompt; nothing was changed');
     }
     throw e;
   }

@@ -1,8 +1,9 @@
 /**
- * Every error the user should see without a stack trace. Only cli.ts turns them into exit codes.
- * 0 done, 1 failed at run time, 2 bad usage or invalid input (nothing written).
+ * Every error the user should see without a stack trace. Only main.ts turns them into exit codes.
+ * 0 done, 1 failed at run time, 2 bad usage or invalid input (nothing written), 130 cancelled by
+ * the user (Ctrl-C, 128 + SIGINT, as a shell reports it).
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export class PgbSetupError extends Error {
   readonly exitCode: number;
@@ -43,5 +44,12 @@ export class RuntimeError extends PgbSetupError {
 export class UnsupportedHostError extends PgbSetupError {
   constructor(message: string) {
     super(message, EXIT.failed);
+  }
+}
+
+/** The user stopped the command (Ctrl-C at a prompt) before anything changed. Exit 130, as for SIGINT. */
+export class CancelledError extends PgbSetupError {
+  constructor(message: string) {
+    super(message, EXIT.interrupted);
   }
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { main } from '../../src/main.js';
-import { runStats } from '../../src/ops/stats.js';
+import { runStats } from '../../src/app/stats.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerNewBinary } from '../helpers/binaries.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { main } from '../../src/main.js';
 import { parseUserlist } from '../../src/auth/userlist.js';
-import { runStats } from '../../src/ops/stats.js';
+import { runStats } from '../../src/app/stats.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../helpers/binaries.js';
 import { connectThrough, startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { md5Secret } from '../../../src/auth/md5.js';
 import { scramSecret } from '../../../src/auth/scram.js';
-import { compareSecret, describeSecret, printable, runUsersCheck } from '../../../src/credentials/users-check.js';
+import { compareSecret, describeSecret, printable } from '../../../src/credentials/users-check.js';
+import { runUsersCheck } from '../../../src/app/credentials.js';
 import type { Connect, SqlClient } from '../../../src/facts/pg-admin.js';
 import { captureContext } from '../../helpers/context.js';
 
@@ -73,13 +74,13 @@ describe('users check command', () => {
     const file = join(dir, 'userlist.txt');
     writeFileSync(file, `"a" "${SCRAM_A2}"\n"a" "${SCRAM_A}"\n"b" "${SCRAM_B}"\n`);
     const ctx = captureContext({ env: { PGPASSWORD: 'x' } });
-    const code = await runUsersCheck(undefined, { userlist: file }, ctx, {
+    const allMatch = await runUsersCheck(undefined, { userlist: file }, ctx, {
       connect: fakeConnect([
         { rolname: 'a', rolpassword: SCRAM_A, rolcanlogin: true, rolvaliduntil: null },
         { rolname: 'b', rolpassword: SCRAM_A, rolcanlogin: true, rolvaliduntil: null },
       ]),
     });
-    expect(code).toBe(1);
+    expect(allMatch).toBe(false);
     expect(ctx.out()).toMatch(/^USER\s+STATUS\s+DETAIL\na\s+match\s+identical.*\nb\s+differs\s+/);
     expect(ctx.err()).toMatch(/lists some users more than once/);
     expect(ctx.err()).toMatch(/1 of 2 user\(s\)/);

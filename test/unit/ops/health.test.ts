@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/main.js';
-import { DEFAULT_THRESHOLDS, evaluateHealth, formatNagios, parseThresholds } from '../../../src/ops/health.js';
+import { evaluateHealth } from '../../../src/ops/health/evaluate.js';
+import { formatNagios } from '../../../src/ops/health/output.js';
+import { DEFAULT_THRESHOLDS, parseThresholds } from '../../../src/ops/health/thresholds.js';
 import { poolFigures } from '../../../src/ops/pools.js';
 import { captureContext } from '../../helpers/context.js';
 import { snapshot118, snapshot124 } from './snapshots.js';

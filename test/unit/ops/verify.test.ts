@@ -4,7 +4,8 @@ import { loadConfig } from '../../../src/app/load-config.js';
 import { renderPgbouncerIni } from '../../../src/render/pgbouncer-ini.js';
 import { md5Secret } from '../../../src/auth/md5.js';
 import { scramSecret } from '../../../src/auth/scram.js';
-import { verifyChecks, type Check } from '../../../src/ops/verify.js';
+import type { Check } from '../../../src/ops/verify/types.js';
+import { verifyChecks } from '../../../src/app/verify.js';
 import { captureContext } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 

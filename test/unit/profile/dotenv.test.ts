@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/text/errors.js';
 import { parseDotenv } from '../../../src/profile/dotenv.js';
-import { readEnvFile } from '../../../src/profile/layers.js';
+import { readEnvFile } from '../../../src/app/load-config.js';
 
 const parse = (text: string | Buffer): Record<string, string> =>
   Object.fromEntries([...parseDotenv(typeof text === 'string' ? Buffer.from(text, 'utf8') : text)].map(([k, e]) => [k, e.value]));

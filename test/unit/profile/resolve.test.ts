@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/text/errors.js';
 import { envLayer, loadBuiltinProfile, setLayer, type Layer } from '../../../src/profile/layers.js';
-import { resolveConfig, setting, type ResolvedConfig } from '../../../src/profile/resolve.js';
+import { setting, type ResolvedConfig } from '../../../src/profile/resolve.js';
+import { resolvedAndChecked } from '../../../src/app/load-config.js';
 import { DEBIAN_PATHS, hostDefaultsLayer } from '../../../src/profile/host-defaults.js';
 
 const ENV = { DBNAME: 'app', DBUSER: 'app_user', DBPASS: 'pw', DBHOST: '10.1.2.3' };
@@ -13,7 +14,7 @@ function layers(environment: string, extra: Layer[] = [], env: Record<string, st
 }
 
 function resolve(environment: string, extra: Layer[] = [], target = V124, env: Record<string, string> = ENV): ResolvedConfig {
-  return resolveConfig(environment, layers(environment, extra, env), target);
+  return resolvedAndChecked(environment, layers(environment, extra, env), target);
 }
 
 function errorOf(fn: () => unknown): InputError {

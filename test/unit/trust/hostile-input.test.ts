@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../../src/auth/scram.js';
 import { InputError } from '../../../src/text/errors.js';
-import { readEnvFile } from '../../../src/profile/layers.js';
+import { readEnvFile } from '../../../src/app/load-config.js';
 import { SETTINGS, SETTINGS_BY_KEY } from '../../../src/settings/catalogue.js';
 import { pgbouncerMicroseconds } from '../../../src/settings/values.js';
 import { listItems, parseConnString, parseIniLikePgbouncer, readAuthFileLikePgbouncer } from '../../helpers/pgbouncer-model.js';

@@ -1,9 +1,9 @@
 import { Option } from 'commander';
-import type { RegisterCommands } from './types.js';
-import { withTlsOptions } from './tls-options.js';
+import type { RegisterCommands } from '../types.js';
+import { withProfileOptions, withTlsOptions } from '../options.js';
 
 /** Subcommands of the django group. Declare options here; import the implementation inside each action. */
-export const registerDjangoCommands: RegisterCommands = (program, run, withProfileOptions) => {
+export const registerDjangoCommands: RegisterCommands = (program, run) => {
   withProfileOptions(
     program
       .command('print-django-settings')
@@ -17,7 +17,7 @@ export const registerDjangoCommands: RegisterCommands = (program, run, withProfi
   withTlsOptions(program.commands.find((c) => c.name() === 'print-django-settings')!, false)
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runPrintDjangoSettings } = await import('../app/django-settings.js');
+        const { runPrintDjangoSettings } = await import('../../app/django-settings.js');
         return runPrintDjangoSettings(environment, opts, ctx);
       }),
     );

@@ -1,9 +1,7 @@
 import { Command, Option } from 'commander';
-import type { RegisterCommands } from './types.js';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import type { RegisterCommands } from '../types.js';
+import { collect, withProfileOptions } from '../options.js';
+import { EXIT } from '../../text/errors.js';
 
 /** --pg-*: the PostgreSQL admin connection (password from PGPASSWORD or a prompt, never argv). */
 function withPgAdminOptions(cmd: Command): Command {
@@ -27,7 +25,7 @@ function withPgbouncerOptions(cmd: Command): Command {
 }
 
 /** Subcommands of the credentials group. Declare options here; import the implementation inside each action. */
-export const registerCredentialsCommands: RegisterCommands = (program, run, withProfileOptions) => {
+export const registerCredentialsCommands: RegisterCommands = (program, run) => {
   withPgbouncerOptions(
     withPgAdminOptions(
       withProfileOptions(
@@ -50,7 +48,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     )
     .action(async (username: string, environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runHashUser } = await import('../credentials/hash-user.js');
+        const { runHashUser } = await import('../../app/credentials.js');
         return runHashUser(username, environment, opts, ctx);
       }),
     );
@@ -68,8 +66,8 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     .option('--json', 'print JSON')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runUsersCheck } = await import('../credentials/users-check.js');
-        return runUsersCheck(environment, opts, ctx);
+        const { runUsersCheck } = await import('../../app/credentials.js');
+        return (await runUsersCheck(environment, opts, ctx)) ? EXIT.ok : EXIT.failed;
       }),
     );
 
@@ -91,7 +89,7 @@ export const registerCredentialsCommands: RegisterCommands = (program, run, with
     .option('--password-stdin', "read the auth role's password from standard input (default with --userlist: a random one)")
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runAuthQuery } = await import('../credentials/auth-query.js');
+        const { runAuthQuery } = await import('../../app/credentials.js');
         return runAuthQuery(environment, opts, ctx);
       }),
     );

@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import type { RegisterCommands } from './types.js';
+import type { RegisterCommands } from '../types.js';
+import { withProfileOptions } from '../options.js';
+import { EXIT } from '../../text/errors.js';
 
 /** --host/--port/--user/--password-env/--timeout: where the admin console is, overriding the profile. */
 function withConsoleOptions(cmd: Command): Command {
@@ -12,7 +14,7 @@ function withConsoleOptions(cmd: Command): Command {
 }
 
 /** Subcommands of the ops group. Declare options here; import the implementation inside each action. */
-export const registerOpsCommands: RegisterCommands = (program, run, withProfileOptions) => {
+export const registerOpsCommands: RegisterCommands = (program, run) => {
   withConsoleOptions(
     withProfileOptions(
       program
@@ -32,8 +34,8 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--processes <n>', 'a group installed with --processes N (or auto): every process, each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runHealth } = await import('../ops/health.js');
-        return runHealth(environment, opts, ctx);
+        const [{ runHealth }, { NAGIOS }] = await Promise.all([import('../../app/health.js'), import('../../ops/health/thresholds.js')]);
+        return NAGIOS[await runHealth(environment, opts, ctx)];
       }),
     );
 
@@ -51,7 +53,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--processes <n>', 'a group installed with --processes N (or auto): one snapshot per process (Prometheus: a process label), each through its own unix socket <unix_socket_dir>/pgbouncer-<i>')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runStats } = await import('../ops/stats.js');
+        const { runStats } = await import('../../app/stats.js');
         return runStats(environment, opts, ctx);
       }),
     );
@@ -82,7 +84,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--json', 'print JSON')
     .action(async (environment: string | undefined, opts) =>
       run(async (ctx) => {
-        const { runSize } = await import('../ops/size-command.js');
+        const { runSize } = await import('../../app/size.js');
         return runSize(environment, opts, ctx);
       }),
     );
@@ -102,8 +104,8 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--no-peers', 'with --processes: the group was installed with --no-peers')
     .action(async (environment: string, opts) =>
       run(async (ctx) => {
-        const { runVerify } = await import('../ops/verify.js');
-        return runVerify(environment, opts, ctx);
+        const { runVerify } = await import('../../app/verify.js');
+        return (await runVerify(environment, opts, ctx)) ? EXIT.ok : EXIT.failed;
       }),
     );
 
@@ -126,7 +128,7 @@ export const registerOpsCommands: RegisterCommands = (program, run, withProfileO
     .option('--service-user <name>', 'with --processes, as root: the account the throwaway pgbouncers run as (default: detected from the host)')
     .action(async (environment: string, opts) =>
       run(async (ctx) => {
-        const { runBench } = await import('../ops/bench.js');
+        const { runBench } = await import('../../app/bench.js');
         return runBench(environment, opts, ctx);
       }),
     );

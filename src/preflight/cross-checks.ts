@@ -1,5 +1,5 @@
-import { poolBudget } from './pool-budget.js';
-import type { ResolvedConfig } from './types.js';
+import { poolBudget } from '../profile/pool-budget.js';
+import type { ResolvedConfig } from '../profile/types.js';
 
 export interface CheckResult {
   errors: string[];
