@@ -1,8 +1,9 @@
+import { resolvedAndChecked } from '../../../src/app/load-config.js';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/text/errors.js';
 import { hostDefaultsLayer, DEBIAN_PATHS } from '../../../src/profile/host-defaults.js';
 import { loadBuiltinProfile, setLayer } from '../../../src/profile/layers.js';
-import { resolveConfig, setting } from '../../../src/profile/resolve.js';
+import { setting } from '../../../src/profile/resolve.js';
 import { APP_HOST_CA_PATH, parseTlsFlags, tlsLayer, tlsPaths } from '../../../src/profile/tls-layer.js';
 import { pooledSslmode } from '../../../src/render/django-settings.js';
 
@@ -11,7 +12,7 @@ const paths = tlsPaths('/etc/pgbouncer/pgbouncer.ini');
 function resolveWith(flags: Parameters<typeof parseTlsFlags>[0], version = '1.18.0', set: string[] = []) {
   const layer = tlsLayer(parseTlsFlags(flags), paths, flags.sslrootcert);
   const layers = [hostDefaultsLayer(DEBIAN_PATHS), loadBuiltinProfile('production'), { source: 'environment', data: { database: { name: 'appdb', user: 'app_user', host: '127.0.0.1' } } }, ...(layer ? [layer] : []), ...(set.length ? [setLayer(set)] : [])];
-  return resolveConfig('production', layers, { version, source: 'test' });
+  return resolvedAndChecked('production', layers, { version, source: 'test' });
 }
 
 describe('TLS flags', () => {
