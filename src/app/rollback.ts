@@ -1,4 +1,3 @@
-import { rename } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
@@ -10,7 +9,7 @@ import { detectServiceUser, resolveDistro } from '../facts/distro/index.js';
 import { findRunning, iniPathSetting, pidfileOf } from '../facts/host-facts.js';
 import { readOsRelease } from '../facts/os-release.js';
 import { BACKUP_ROOT, restartKeysBetween } from '../plan/build-plan.js';
-import { createNodeSystem } from '../system/node-system.js';
+import { systemAt } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
 import { formatTable } from '../text/output.js';
@@ -37,13 +36,13 @@ function state(b: Backup): string {
 export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<number> {
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
   if (root && !(await ctx.system.stat(root))?.isDirectory) throw new InputError(`--root ${opts.root}: no such folder`, '--root');
-  const system = root ? createNodeSystem({ root }) : ctx.system;
+  const system = systemAt(ctx.system, root);
   const where = posix.join(root ?? '/', BACKUP_ROOT);
   const untrusted = await untrustedFolder(system, BACKUP_ROOT);
   if (untrusted !== undefined && untrusted !== 'missing') {
     throw new RuntimeError(`refusing the backups in ${where}: ${untrusted}; another user could have written what root would restore. Fix the folder (chown root:root, chmod 0700) after checking its content`);
   }
-  const backups = untrusted === 'missing' ? [] : await listBackups(system, root, { onlyNewestAvailable: !opts.list });
+  const backups = untrusted === 'missing' ? [] : await listBackups(system, { onlyNewestAvailable: !opts.list });
   if (opts.list) {
     if (opts.json) ctx.stdout.write(`${JSON.stringify(backups.map((b) => ({ stamp: b.stamp, dir: b.dir, restored: b.restored, ...(b.problem ? { problem: b.problem } : {}), files: b.manifest?.files.map((f) => f.path) ?? [] })), null, 2)}\n`);
     else if (backups.length === 0) ctx.stdout.write('no backups yet\n');
@@ -62,7 +61,7 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
   try {
     const restores = await loadRestores(system, newest, root !== undefined);
     await restoreAll(system, restores, newest.stamp, ctx);
-    await rename(join(root ?? '/', newest.dir), join(root ?? '/', `${newest.dir}.restored`));
+    await system.rename(newest.dir, `${newest.dir}.restored`);
     if (!root) await matchService(system, restores, ctx);
     return 0;
   } finally {

@@ -16,10 +16,8 @@
  *  - started with `pgbouncer -d` as the service user (when run as root), stopped by PID.
  */
 import { availableParallelism } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { loadConfig } from '../app/load-config.js';
@@ -202,7 +200,7 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
   // Every process of the group must hold the port itself (so_reuseport), or the kernel never hands it a client.
   for (const [i, m] of t.members.entries()) {
     const pid = await pidFromFile(system, m.pidfile);
-    const ports = pid === undefined ? undefined : await tcpListenPorts(pid);
+    const ports = pid === undefined ? undefined : await tcpListenPorts(system, pid);
     if (ports && !ports.has(t.port)) throw new RuntimeError(`process ${i + 1} of the throwaway group (pid ${pid}) does not listen on 127.0.0.1:${t.port}: so_reuseport did not take effect`);
   }
 }
@@ -246,7 +244,7 @@ export async function runBenchProcesses(environment: string, opts: BenchOptions,
   const env = { PGPASSWORD: db.password!.reveal(), PGAPPNAME: 'pgb-setup bench', PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'prefer' };
   const log = (s: string) => ctx.stderr.write(`${s}\n`);
 
-  const base = await mkdtemp(join(tmpdir(), 'pgb-setup-bench-processes-'));
+  const base = await ctx.system.mkdtemp('pgb-setup-bench-processes-');
   const pids: number[] = [];
   const stopAll = async () => {
     for (const pid of pids.splice(0)) {
@@ -337,7 +335,7 @@ export async function runBenchProcesses(environment: string, opts: BenchOptions,
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await stopAll();
-    await rm(base, { recursive: true, force: true });
+    await ctx.system.remove(base, { recursive: true });
   }
 }
 

@@ -27,7 +27,7 @@ import { renderPgbouncerIni, type ProcessGroup } from '../render/pgbouncer-ini.j
 import { splitIntoProcesses } from '../render/processes.js';
 import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
-import { createNodeSystem } from '../system/node-system.js';
+import { systemAt } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
 import { printable } from '../text/printable.js';
@@ -486,7 +486,7 @@ async function checkMemberListening(env: Env): Promise<Check> {
   }
   const found = env.paths.pidfile ? await pgbouncerFromPidfile(env.system, env.paths.pidfile, env.paths.ini) : undefined;
   const pid = found?.ok ? found.pid : undefined;
-  const ports = pid !== undefined ? await tcpListenPorts(pid) : undefined;
+  const ports = pid !== undefined ? await tcpListenPorts(env.system, pid) : undefined;
   if (ports === undefined) return { id, title, status: 'pass', detail: `accepts connections on ${path}` };
   if (!ports.has(port)) {
     return {
@@ -608,7 +608,7 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
   }
   const config = await loadConfig(environment, opts, ctx);
   const live = opts.root === undefined;
-  const system = root === undefined ? ctx.system : createNodeSystem({ root });
+  const system = systemAt(ctx.system, root);
   let spec: DistroSpec | undefined;
   try {
     spec = resolveDistro(await readOsRelease(system));
