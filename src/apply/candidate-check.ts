@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { RuntimeError } from '../text/errors.js';
 import type { System } from '../system/system.js';
 import { freeLoopbackPort, tryLogin, waitForListen } from '../system/net.js';
+import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { isAlive, pgbouncerConfigArg, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 /** Replaces (or adds) settings in the [pgbouncer] section of an ini text. */
@@ -90,7 +91,7 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
       await input.system.writeFile(path, content, { mode: 0o600, uid: input.uid, gid: input.gid });
     }
     const asRoot = process.getuid?.() === 0;
-    const started = await input.system.exec(input.binary, ['-d', ...(asRoot ? ['-u', input.user] : []), files.ini]);
+    const started = await startPgbouncerDaemon(input.system, input.binary, files.ini, asRoot ? input.user : undefined);
     const log = async () => ((await input.system.readFile(files.log).catch(() => undefined)) ?? '') + started.stderr;
     const up = await waitForListen('127.0.0.1', port, 10_000, async () => {
       pid ??= await pidFromFile(input.system, files.pid);

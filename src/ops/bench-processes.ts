@@ -32,11 +32,13 @@ import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig, type ResolvedSetting } from '../profile/resolve.js';
 import type { SettingValue } from '../settings/values.js';
 import type { System } from '../system/system.js';
-import { freeLoopbackPort, waitForListen } from '../system/net.js';
+import { freeLoopbackPort, probeConnect, waitForListen } from '../system/net.js';
+import { getentPasswd } from '../system/getent.js';
 import { isAlive, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 import { consoleSnapshot, num, str } from './console.js';
 import { findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
 import { fmt } from './pools.js';
+import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { processCount, tcpListenPorts } from './group.js';
 
 /** Auth settings a throwaway cannot honour: it logs in with DBUSER/DBPASS from its own auth_file. */
@@ -146,9 +148,8 @@ interface RunAs {
 async function serviceAccount(ctx: Context, explicit: string | undefined): Promise<RunAs | undefined> {
   if (process.getuid?.() !== 0) return undefined; // pgbouncer runs as whoever we are
   const lookup = async (name: string) => {
-    const r = await ctx.system.exec('getent', ['passwd', name]);
-    const f = r.stdout.split('\n')[0]?.split(':') ?? [];
-    return r.exitCode === 0 && f.length > 3 ? { user: name, uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+    const pw = await getentPasswd(ctx.system, name);
+    return pw ? { user: name, uid: pw.uid, gid: pw.gid } : undefined;
   };
   if (explicit) {
     const a = await lookup(explicit);
@@ -175,7 +176,7 @@ async function binaryVersion(ctx: Context, binary: string): Promise<string> {
 /** Starts every process of a throwaway, waits until each answers on its socket (and the group on the port); returns the PIDs. */
 async function start(system: System, binary: string, t: Throwaway, runAs: RunAs | undefined, pids: number[], log: (s: string) => void): Promise<void> {
   for (const m of t.members) {
-    const r = await system.exec(binary, ['-d', ...(runAs ? ['-u', runAs.user] : []), m.iniPath], { timeoutMs: 15_000 });
+    const r = await startPgbouncerDaemon(system, binary, m.iniPath, runAs?.user, { timeoutMs: 15_000 });
     let pid: number | undefined;
     const socket = `${m.socketDir}/.s.PGSQL.${t.port}`;
     const deadline = Date.now() + 10_000;
@@ -183,7 +184,7 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
     while (Date.now() < deadline) {
       pid ??= await pidFromFile(system, m.pidfile);
       if (pid !== undefined && !pids.includes(pid)) pids.push(pid);
-      if (pid !== undefined && (await canConnectUnix(socket))) {
+      if (pid !== undefined && (await probeConnect({ path: socket })) === undefined) {
         up = true;
         break;
       }
@@ -203,22 +204,6 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
     const ports = pid === undefined ? undefined : await tcpListenPorts(system, pid);
     if (ports && !ports.has(t.port)) throw new RuntimeError(`process ${i + 1} of the throwaway group (pid ${pid}) does not listen on 127.0.0.1:${t.port}: so_reuseport did not take effect`);
   }
-}
-
-function canConnectUnix(path: string): Promise<boolean> {
-  return import('node:net').then(
-    ({ Socket }) =>
-      new Promise<boolean>((resolve) => {
-        const sock = new Socket();
-        const done = (ok: boolean) => {
-          sock.destroy();
-          resolve(ok);
-        };
-        sock.setTimeout(500, () => done(false));
-        sock.once('error', () => done(false));
-        sock.connect(path, () => done(true));
-      }),
-  );
 }
 
 export async function runBenchProcesses(environment: string, opts: BenchOptions, ctx: Context): Promise<number> {

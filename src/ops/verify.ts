@@ -9,7 +9,6 @@
  * works, the admin console answers and runs with the file's settings. Django consistency: the
  * server-side cursor reminder for transaction pooling, client TLS vs Django's sslmode.
  */
-import { Socket } from 'node:net';
 import type { Client } from 'pg';
 import { closeClient, openClient } from '../system/pg-client.js';
 import { pgbouncerFromPidfile, pgbouncerProcess, pidFromFile } from '../system/pgbouncer-process.js';
@@ -33,6 +32,8 @@ import { compareIni, parseIniFile, type IniFile } from './ini-file.js';
 import { printable } from '../text/printable.js';
 import { ConsoleError, consoleSnapshot, describeTarget, num, str, type ConsoleResult } from './console.js';
 import { memberPath, processCount, tcpListenPorts } from './group.js';
+import { getentPasswd } from '../system/getent.js';
+import { probeConnect } from '../system/net.js';
 import { listenTarget, parseTimeoutMs, resolveConsoleTarget } from './target.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip' | 'note';
@@ -255,20 +256,6 @@ async function checkService(env: Env, svc: ServiceUser | undefined): Promise<Che
   return { id, title, status: 'pass', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is alive (kill -0)` };
 }
 
-function canConnect(opts: { host?: string; port?: number; path?: string }, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const sock = new Socket();
-    const done = (err?: string) => {
-      sock.destroy();
-      resolve(err);
-    };
-    sock.setTimeout(timeoutMs, () => done('timed out'));
-    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    if (opts.path) sock.connect(opts.path, () => done());
-    else sock.connect(opts.port!, opts.host!, () => done());
-  });
-}
-
 async function checkListening(env: Env): Promise<Check> {
   const { config, timeoutMs } = env;
   const port = Number(setting(config, 'listen_port') ?? 6432);
@@ -276,13 +263,13 @@ async function checkListening(env: Env): Promise<Check> {
   const bad: string[] = [];
   const tcp = listenTarget(config);
   if (tcp && !tcp.host.startsWith('/')) {
-    const err = await canConnect(tcp, timeoutMs);
+    const err = await probeConnect(tcp, timeoutMs);
     (err ? bad : ok).push(`${describeTarget(tcp)}${err ? ` (${err})` : ''}`);
   }
   const dir = setting(config, 'unix_socket_dir');
   if (typeof dir === 'string' && dir.startsWith('/')) {
     const path = `${dir}/.s.PGSQL.${port}`;
-    const err = await canConnect({ path }, timeoutMs);
+    const err = await probeConnect({ path }, timeoutMs);
     (err ? bad : ok).push(`${path}${err ? ` (${err})` : ''}`);
   }
   if (ok.length === 0 && bad.length === 0) return { id: 'listening', title: 'pgbouncer listens', status: 'fail', detail: 'the profile sets neither listen_addr nor unix_socket_dir', fix: 'set listen_addr (and listen_port) in the profile' };
@@ -480,7 +467,7 @@ async function checkMemberListening(env: Env): Promise<Check> {
   const title = 'pgbouncer listens';
   const port = Number(setting(env.config, 'listen_port') ?? 6432);
   const path = `${m.socketDir}/.s.PGSQL.${port}`;
-  const err = await canConnect({ path }, env.timeoutMs);
+  const err = await probeConnect({ path }, env.timeoutMs);
   if (err) {
     return { id, title, status: 'fail', detail: `nothing accepts connections on ${path} (${err})`, fix: `start process ${m.id}, or read its logfile for "Cannot listen"` };
   }
@@ -626,13 +613,12 @@ export async function verifyChecks(environment: string, opts: VerifyOptions, ctx
 
   let serviceUser: ServiceUser | undefined;
   if (opts.serviceUser) {
-    const r = await ctx.system.exec('getent', ['passwd', opts.serviceUser]);
-    const f = r.stdout.split('\n')[0]?.split(':') ?? [];
+    const pw = await getentPasswd(ctx.system, opts.serviceUser);
     serviceUser = {
       user: opts.serviceUser,
       group: opts.serviceUser,
-      uid: r.exitCode === 0 ? Number(f[2]) : undefined,
-      gid: r.exitCode === 0 ? Number(f[3]) : undefined,
+      uid: pw?.uid,
+      gid: pw?.gid,
       source: 'default',
       detail: '--service-user',
     };
