@@ -36,7 +36,7 @@ import { freeLoopbackPort, probeConnect, waitForListen } from '../system/net.js'
 import { getentPasswd } from '../system/getent.js';
 import { isAlive, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 import { consoleSnapshot, num, str } from './console.js';
-import { findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
+import { figuresJson, findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
 import { fmt } from './pools.js';
 import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { processCount, tcpListenPorts } from './group.js';
@@ -360,10 +360,7 @@ export function processesJson(r: ProcessesReport): object {
   const run = (x: ProcessesRun) => ({
     processes: x.processes,
     address: x.address,
-    tps: x.tps,
-    latency_ms: x.latencyMs ?? null,
-    transactions: x.transactions ?? null,
-    failed: x.failed ?? null,
+    ...figuresJson(x),
     pool_sizes: x.poolSizes,
     transactions_per_process: x.perProcess.map((v) => v ?? null),
   });

@@ -242,14 +242,16 @@ export function benchJson(r: BenchReport): object {
       target: x.target,
       connections: x.connections,
       address: x.address,
-      tps: x.tps,
-      latency_ms: x.latencyMs ?? null,
-      transactions: x.transactions ?? null,
-      failed: x.failed ?? null,
+      ...figuresJson(x),
       connect_ms: x.connectMs ?? null,
     })),
     ratios: { pgbouncer_over_direct_new_connections: r.ratios.new, pgbouncer_over_direct_persistent: r.ratios.persistent },
   };
+}
+
+/** pgbench's figures as the JSON reports name them (bench and bench --processes). */
+export function figuresJson(x: PgbenchFigures): { tps: number; latency_ms: number | null; transactions: number | null; failed: number | null } {
+  return { tps: x.tps, latency_ms: x.latencyMs ?? null, transactions: x.transactions ?? null, failed: x.failed ?? null };
 }
 
 function xml(s: string): string {

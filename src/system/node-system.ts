@@ -61,24 +61,8 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       await inside(path);
       return readRegularFile(at(path), { noFollow: true, display: path, ...(maxBytes !== undefined ? { maxBytes } : {}) });
     },
-    async stat(path: string): Promise<FileStat | undefined> {
-      try {
-        return toFileStat(await stat(at(path)));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-        throw e;
-      }
-    },
-    async lstat(path: string): Promise<FileStat | undefined> {
-      try {
-        return toFileStat(await lstat(at(path)));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-        throw e;
-      }
-    },
+    stat: (path: string) => statOrMissing(stat(at(path))),
+    lstat: (path: string) => statOrMissing(lstat(at(path))),
     async writeFile(path: string, data: string | Uint8Array, opts: WriteFileOptions): Promise<void> {
       await inside(path);
       await writeFileAtomic(at(path), data, opts);
@@ -148,6 +132,17 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     // Not mapped under root: it is a network login, and callers skip it under --root.
     scramLogin: async (target) => (await import('./scram-login.js')).scramLogin(target),
   };
+}
+
+/** A stat, or undefined when nothing is there (or a folder on the way is a file). */
+async function statOrMissing(pending: Promise<import('node:fs').Stats>): Promise<FileStat | undefined> {
+  try {
+    return toFileStat(await pending);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
 }
 
 /**
