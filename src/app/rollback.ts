@@ -1,4 +1,3 @@
-import { rename } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
@@ -6,13 +5,15 @@ import { listBackups, MAX_BACKUP_FILE_BYTES, sha256, untrustedFolder, type Backu
 import { acquireLock } from '../system/host-lock.js';
 import { stopPid } from '../system/pgbouncer-process.js';
 import { managedFiles, type ManagedFile } from '../plan/managed-files.js';
-import { detectServiceUser, resolveDistro } from '../facts/distro/index.js';
+import { detectServiceUser, resolveDistro, type ServiceUser } from '../facts/distro/index.js';
+import type { DistroSpec } from '../facts/distro/types.js';
 import { findRunning, iniPathSetting, pidfileOf } from '../facts/host-facts.js';
 import { readOsRelease } from '../facts/os-release.js';
 import { BACKUP_ROOT, restartKeysBetween } from '../plan/build-plan.js';
-import { createNodeSystem } from '../system/node-system.js';
+import { systemAt } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
+import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { formatTable } from '../text/output.js';
 
 export interface RollbackOptions {
@@ -29,6 +30,17 @@ export interface Restore {
   now: { bytes: Buffer; mode: number; uid: number; gid: number } | undefined;
 }
 
+/** The distro and service user, resolved once per rollback (live: the host's units and accounts count). */
+interface RollbackHost {
+  distro: DistroSpec;
+  serviceUser: ServiceUser;
+}
+
+async function resolveHost(system: System, live: boolean): Promise<RollbackHost> {
+  const distro = resolveDistro(await readOsRelease(system));
+  return { distro, serviceUser: await detectServiceUser(system, distro, { live }) };
+}
+
 function state(b: Backup): string {
   return b.problem ? `unusable: ${b.problem}` : b.restored ? 'restored' : 'available';
 }
@@ -37,13 +49,13 @@ function state(b: Backup): string {
 export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<number> {
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
   if (root && !(await ctx.system.stat(root))?.isDirectory) throw new InputError(`--root ${opts.root}: no such folder`, '--root');
-  const system = root ? createNodeSystem({ root }) : ctx.system;
+  const system = systemAt(ctx.system, root);
   const where = posix.join(root ?? '/', BACKUP_ROOT);
   const untrusted = await untrustedFolder(system, BACKUP_ROOT);
   if (untrusted !== undefined && untrusted !== 'missing') {
     throw new RuntimeError(`refusing the backups in ${where}: ${untrusted}; another user could have written what root would restore. Fix the folder (chown root:root, chmod 0700) after checking its content`);
   }
-  const backups = untrusted === 'missing' ? [] : await listBackups(system, root, { onlyNewestAvailable: !opts.list });
+  const backups = untrusted === 'missing' ? [] : await listBackups(system, { onlyNewestAvailable: !opts.list });
   if (opts.list) {
     if (opts.json) ctx.stdout.write(`${JSON.stringify(backups.map((b) => ({ stamp: b.stamp, dir: b.dir, restored: b.restored, ...(b.problem ? { problem: b.problem } : {}), files: b.manifest?.files.map((f) => f.path) ?? [] })), null, 2)}\n`);
     else if (backups.length === 0) ctx.stdout.write('no backups yet\n');
@@ -60,10 +72,11 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
 
   const release = await acquireLock(root ? join(root, '.pgb-setup.lock') : ctx.hostLockPath, (l) => ctx.stderr.write(`! ${l}\n`));
   try {
-    const restores = await loadRestores(system, newest, root !== undefined);
+    const host = await resolveHost(system, root === undefined);
+    const restores = await loadRestores(system, newest, host);
     await restoreAll(system, restores, newest.stamp, ctx);
-    await rename(join(root ?? '/', newest.dir), join(root ?? '/', `${newest.dir}.restored`));
-    if (!root) await matchService(system, restores, ctx);
+    await system.rename(newest.dir, `${newest.dir}.restored`);
+    if (!root) await matchService(system, restores, ctx, host);
     return 0;
   } finally {
     await release();
@@ -75,10 +88,8 @@ export async function runRollback(opts: RollbackOptions, ctx: Context): Promise<
  * names a managed file, every backed-up copy is there, a regular file, and has the bytes the
  * manifest recorded. One problem and nothing is restored.
  */
-async function loadRestores(system: System, backup: Backup, underRoot: boolean): Promise<Restore[]> {
+async function loadRestores(system: System, backup: Backup, { distro, serviceUser }: RollbackHost): Promise<Restore[]> {
   const refuse = (why: string) => new RuntimeError(`backup ${backup.stamp} ${why}; nothing restored`);
-  const distro = resolveDistro(await readOsRelease(system));
-  const serviceUser = await detectServiceUser(system, distro, { live: !underRoot });
   const copies = new Map<string, Buffer>();
   for (const f of backup.manifest!.files) {
     if (f.name === undefined) continue;
@@ -149,7 +160,7 @@ async function restoreAll(system: System, restores: Restore[], stamp: string, ct
  * Brings pgbouncer onto the restored files: a reload, or a restart when a restored systemd file or a
  * setting a reload cannot apply (listen_port, unix_socket_dir, ...) differs from what was running.
  */
-export async function matchService(system: System, restores: Restore[], ctx: Context): Promise<void> {
+export async function matchService(system: System, restores: Restore[], ctx: Context, resolved?: RollbackHost): Promise<void> {
   const iniRestore = restores.find((r) => r.file.role === 'ini' && r.bytes);
   const ini = iniRestore?.bytes?.toString('utf8');
   const replaced = iniRestore?.now?.bytes.toString('utf8');
@@ -159,7 +170,7 @@ export async function matchService(system: System, restores: Restore[], ctx: Con
     const r = await system.exec('systemctl', ['daemon-reload']);
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but systemctl daemon-reload failed: ${r.stderr.trim()}`);
   }
-  const distro = resolveDistro(await readOsRelease(system));
+  const distro = resolved?.distro ?? resolveDistro(await readOsRelease(system));
   const currentIni = replaced ?? (await system.readManaged(distro.iniPath).catch(() => undefined))?.bytes.toString('utf8');
   // The running pgbouncer wrote the pidfile named by the config it was started with.
   const running = await findRunning(system, pidfileOf(currentIni) ?? pidfileOf(ini));
@@ -170,7 +181,7 @@ export async function matchService(system: System, restores: Restore[], ctx: Con
   const restartKeys = ini !== undefined && replaced !== undefined ? restartKeysBetween(replaced, ini) : [];
   const why = unitsChanged ? 'its systemd files changed' : `a reload cannot apply ${restartKeys.join(', ')}`;
   if (!unitsChanged && restartKeys.length === 0) {
-    const r = systemd ? await system.exec('systemctl', ['reload', distro.serviceName]) : await system.exec('kill', ['-HUP', String(running.pid)]);
+    const r = await reloadPgbouncer(system, systemd ? { unit: distro.serviceName } : { pid: running.pid });
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the reload failed: ${r.stderr.trim()}`);
     ctx.stderr.write(`✓ reloaded pgbouncer (PID ${running.pid})\n`);
     return;
@@ -180,8 +191,7 @@ export async function matchService(system: System, restores: Restore[], ctx: Con
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but the restart failed: ${r.stderr.trim()}`);
   } else {
     await stopPid(system, running.pid, 30_000);
-    const user = (await detectServiceUser(system, distro)).user;
-    const r = await system.exec(distro.pgbouncerBinary, ['-d', '-u', user, iniRestore?.file.path ?? distro.iniPath]);
+    const r = await startPgbouncerDaemon(system, distro.pgbouncerBinary, iniRestore?.file.path ?? distro.iniPath, resolved?.serviceUser.user ?? (await detectServiceUser(system, distro)).user);
     if (r.exitCode !== 0) throw new RuntimeError(`restored the files but pgbouncer did not start on them: ${(r.stderr.trim() || r.stdout.trim()).split('\n')[0]}`);
   }
   ctx.stderr.write(`✓ restarted pgbouncer (${why})\n`);

@@ -14,7 +14,7 @@ import { buildPlan, type DesiredFiles, type Instance, type PlanOptions } from '.
 import { parseProcesses, splitIntoProcesses } from '../render/processes.js';
 import { formatPlan, planToJson } from '../plan/format.js';
 import type { Plan } from '../plan/types.js';
-import { createNodeSystem } from '../system/node-system.js';
+import { systemAt } from '../system/node-system.js';
 import type { System } from '../system/system.js';
 import { applyPlan } from '../apply/apply-plan.js';
 import { acquireLock } from '../system/host-lock.js';
@@ -78,7 +78,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   if (root && !(await ctx.system.stat(root))?.isDirectory) {
     throw new InputError(`--root ${opts.root}: no such folder; create it (with etc/os-release inside) or fix the path`, '--root');
   }
-  const system: System = root ? createNodeSystem({ root }) : ctx.system;
+  const system: System = systemAt(ctx.system, root);
   const isRoot = process.getuid?.() === 0;
   const dryRun = Boolean(opts.dryRun);
   if (!dryRun && !root && !isRoot) {

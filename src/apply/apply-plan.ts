@@ -8,6 +8,7 @@ import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/typ
 import { checkCandidate, requiresClientTls } from './candidate-check.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
 import { tryLogin, waitForListen } from '../system/net.js';
+import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
@@ -263,10 +264,10 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
       if (before === undefined) {
         if (found.ok) await stopPid(system, found.pid, 5000);
       } else if (found.ok) {
-        await system.exec('kill', ['-HUP', String(found.pid)]);
+        await reloadPgbouncer(system, { pid: found.pid });
       } else if (found.gone) {
         const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
-        if (ini) await system.exec(binary, ['-d', '-u', facts.serviceUser.user, ini.path]);
+        if (ini) await startPgbouncerDaemon(system, binary, ini.path, facts.serviceUser.user);
       } else {
         deps.progress(`✗ ${found.reason}: left alone`);
       }
@@ -274,7 +275,7 @@ async function rollBack(undo: Undo[], service: { step: ServiceStep; done: boolea
     const single = facts.running;
     const singleNow = single && service.step.manager === 'daemon' && !service.step.pidfiles.includes(single.pidfile) ? await pgbouncerProcess(system, single.pid) : undefined;
     if (singleNow && !singleNow.ok && singleNow.gone) {
-      await system.exec(facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary, ['-d', '-u', facts.serviceUser.user, facts.distro.iniPath]);
+      await startPgbouncerDaemon(system, facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary, facts.distro.iniPath, facts.serviceUser.user);
     }
     deps.progress(`↺ pgbouncer ${facts.running ? 'back on the previous config' : 'stopped again (it was not running before)'}`);
   } catch (e) {

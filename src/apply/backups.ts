@@ -7,8 +7,7 @@
  * with which mode and owner; the folders on the way must be root's and not writable by others.
  */
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { BACKUP_ROOT } from '../plan/build-plan.js';
 import { MAX_USERLIST_BYTES } from '../facts/host-facts.js';
@@ -122,13 +121,8 @@ export async function readBackupManifest(system: System, dir: string): Promise<B
  * manifests are read one at a time (a thousand backups never mean a thousand open files); with
  * `onlyNewestAvailable`, only the one rollback would restore.
  */
-export async function listBackups(system: System, root: string | undefined, options: { onlyNewestAvailable?: boolean } = {}): Promise<Backup[]> {
-  let names: string[] = [];
-  try {
-    names = await readdir(root ? join(root, BACKUP_ROOT) : BACKUP_ROOT);
-  } catch {
-    return [];
-  }
+export async function listBackups(system: System, options: { onlyNewestAvailable?: boolean } = {}): Promise<Backup[]> {
+  const names = (await system.readdir(BACKUP_ROOT)) ?? [];
   const backups: Backup[] = names
     .filter((n) => STAMP.test(n))
     .map((n) => ({ stamp: n.replace(/\.restored$/, ''), dir: posix.join(BACKUP_ROOT, n), restored: n.endsWith('.restored'), manifest: undefined }))

@@ -1,9 +1,9 @@
-import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RuntimeError } from '../text/errors.js';
 import type { System } from '../system/system.js';
 import { freeLoopbackPort, tryLogin, waitForListen } from '../system/net.js';
+import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { isAlive, pgbouncerConfigArg, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 /** Replaces (or adds) settings in the [pgbouncer] section of an ini text. */
@@ -55,10 +55,10 @@ const PREFIX = 'pgb-setup-candidate-';
 /** PIDs of pgbouncer processes started on a candidate config (a pgbouncer whose config argument lies in a candidate folder). */
 async function candidatePids(system: System): Promise<{ pid: number; config: string }[]> {
   const marker = join(tmpdir(), PREFIX);
-  const entries = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  const entries = ((await system.readdir('/proc')) ?? []).filter((n) => /^\d+$/.test(n));
   const found = await Promise.all(
     entries.map(async (n) => {
-      const cmdline = await readFile(`/proc/${n}/cmdline`, 'utf8').catch(() => '');
+      const cmdline = (await system.readFile(`/proc/${n}/cmdline`).catch(() => undefined)) ?? '';
       if (!cmdline.includes(marker)) return undefined;
       const p = await pgbouncerProcess(system, Number(n));
       const config = p.ok ? pgbouncerConfigArg(p.identity) : undefined;
@@ -74,14 +74,14 @@ async function candidatePids(system: System): Promise<{ pid: number; config: str
  */
 export async function cleanStaleCandidates(system: System): Promise<void> {
   for (const c of await candidatePids(system)) await stopPid(system, c.pid, 3000);
-  const names = (await readdir(tmpdir()).catch(() => [] as string[])).filter((n) => n.startsWith(PREFIX));
-  for (const name of names) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  const names = ((await system.readdir(tmpdir())) ?? []).filter((n) => n.startsWith(PREFIX));
+  for (const name of names) await system.remove(join(tmpdir(), name), { recursive: true });
 }
 
 export async function checkCandidate(input: CandidateInput): Promise<void> {
   await cleanStaleCandidates(input.system);
-  const dir = await mkdtemp(join(tmpdir(), PREFIX));
-  await chown(dir, input.uid, input.gid);
+  const dir = await input.system.mkdtemp(PREFIX);
+  await input.system.setPermissions(dir, 0o700, input.uid, input.gid);
   const port = await freeLoopbackPort();
   const files = { ini: join(dir, 'pgbouncer.ini'), userlist: join(dir, 'userlist.txt'), pid: join(dir, 'pgbouncer.pid'), log: join(dir, 'pgbouncer.log') };
   const ini = overrideIniSettings(input.ini, {
@@ -98,12 +98,11 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
   try {
     const extra = (input.files ?? []).map((f) => [join(dir, `${f.setting}.pem`), f.content] as const);
     for (const [path, content] of [[files.ini, ini], [files.userlist, input.userlist], [files.log, ''], ...extra] as const) {
-      await writeFile(path, content, { mode: 0o600 });
-      await chown(path, input.uid, input.gid);
+      await input.system.writeFile(path, content, { mode: 0o600, uid: input.uid, gid: input.gid });
     }
     const asRoot = process.getuid?.() === 0;
-    const started = await input.system.exec(input.binary, ['-d', ...(asRoot ? ['-u', input.user] : []), files.ini]);
-    const log = async () => (await readFile(files.log, 'utf8').catch(() => '')) + started.stderr;
+    const started = await startPgbouncerDaemon(input.system, input.binary, files.ini, asRoot ? input.user : undefined);
+    const log = async () => ((await input.system.readFile(files.log).catch(() => undefined)) ?? '') + started.stderr;
     const up = await waitForListen('127.0.0.1', port, 10_000, async () => {
       pid ??= await pidFromFile(input.system, files.pid);
       return pid === undefined ? started.exitCode === 0 : isAlive(input.system, pid);
@@ -128,6 +127,6 @@ export async function checkCandidate(input: CandidateInput): Promise<void> {
     // The pidfile can lag behind the listening socket; the command line never does.
     const ours = (await candidatePids(input.system)).filter((c) => c.config === files.ini).map((c) => c.pid);
     for (const p of new Set([...(pid !== undefined ? [pid] : []), ...ours])) if ((await pgbouncerProcess(input.system, p, files.ini)).ok) await stopPid(input.system, p, 3000);
-    await rm(dir, { recursive: true, force: true });
+    await input.system.remove(dir, { recursive: true });
   }
 }

@@ -4,7 +4,7 @@ import { connectHostFor, settingList } from '../settings/listen.js';
 import type { Context } from '../system/context.js';
 import { InputError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
-import { parsePort } from '../facts/pg-admin.js';
+import { parsePort } from '../settings/port.js';
 
 export interface PgbouncerFlags {
   pgbouncerHost?: string;

@@ -7,6 +7,7 @@ import { pgbouncerFromPidfile } from '../system/pgbouncer-process.js';
 import type { Context } from '../system/context.js';
 import { RuntimeError } from '../text/errors.js';
 import { describePg, errorText, type Connect, type SqlClient } from '../facts/pg-admin.js';
+import { reloadPgbouncer } from '../system/pgbouncer-service.js';
 import type { PgbouncerTarget } from './pgbouncer-target.js';
 
 export interface ReloadOutcome {
@@ -77,7 +78,7 @@ async function viaSystemd(target: PgbouncerTarget, ctx: Context): Promise<Reload
   if (pid1 !== 'systemd') throw new Error(`systemd is not PID 1 here (PID 1 is ${pid1 || 'unknown'})`);
   const active = await ctx.system.exec('systemctl', ['is-active', '--quiet', target.service]);
   if (active.exitCode !== 0) throw new Error(`systemd unit ${target.service} is not active`);
-  const r = await ctx.system.exec('systemctl', ['reload', target.service]);
+  const r = await reloadPgbouncer(ctx.system, { unit: target.service });
   if (r.exitCode !== 0) throw new Error(`systemctl reload ${target.service} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`);
   return { method: `systemctl reload ${target.service}`, confirmed: false };
 }
@@ -87,7 +88,7 @@ async function viaSignal(target: PgbouncerTarget, ctx: Context): Promise<ReloadO
   const found = await pgbouncerFromPidfile(ctx.system, target.pidfile);
   if (!found.ok) throw new Error(`${found.reason}; not signalling it`);
   const { pid } = found;
-  const r = await ctx.system.exec('kill', ['-HUP', String(pid)]);
+  const r = await reloadPgbouncer(ctx.system, { pid });
   if (r.exitCode !== 0) throw new Error(`kill -HUP ${pid} exited ${r.exitCode}: ${r.stderr.trim()}`);
   return { method: `SIGHUP to pgbouncer process ${pid} (${target.pidfile})`, confirmed: false };
 }

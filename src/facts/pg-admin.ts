@@ -12,6 +12,10 @@ import type { ResolvedConfig } from '../profile/resolve.js';
 import { openClient } from '../system/pg-client.js';
 import type { OsAccount } from '../system/os-user-socket.js';
 import { askSecretOnStderr, type AskSecret } from '../system/password-input.js';
+import { getentPasswd } from '../system/getent.js';
+import { UNREACHABLE_CODES } from '../system/net.js';
+import { parsePort } from '../settings/port.js';
+import { printableLine } from '../text/printable.js';
 import { isLoopbackHost } from '../settings/listen.js';
 
 export interface PgAdminFlags {
@@ -38,13 +42,6 @@ export interface SqlClient {
 
 export type PasswordProvider = () => Promise<string | undefined>;
 export type Connect = (target: PgTarget, password: PasswordProvider | string) => Promise<SqlClient>;
-
-export function parsePort(value: string, what: string): number {
-  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) < 1 || Number(value) > 65535) {
-    throw new InputError(`${what}: "${value}" is not a port (1-65535)`, what);
-  }
-  return Number(value);
-}
 
 export function describePg(t: Pick<PgTarget, 'host' | 'port'> & Partial<PgTarget>): string {
   const where = t.host.startsWith('/') ? `${t.host}/.s.PGSQL.${t.port}` : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
@@ -75,9 +72,8 @@ export function adminCredentialsGiven(flags: PgAdminFlags, ctx: Context): boolea
 }
 
 async function lookupAccount(ctx: Context, name: string): Promise<OsAccount | undefined> {
-  const r = await ctx.system.exec('getent', ['passwd', name]);
-  const f = r.exitCode === 0 ? r.stdout.split('\n')[0]!.split(':') : [];
-  return f.length >= 4 && /^\d+$/.test(f[2]!) && /^\d+$/.test(f[3]!) ? { name, uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+  const pw = await getentPasswd(ctx.system, name);
+  return pw ? { name, uid: pw.uid, gid: pw.gid } : undefined;
 }
 
 /**
@@ -143,16 +139,10 @@ export function adminPassword(target: PgTarget, ctx: Context, ask: AskSecret = a
   };
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
-
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim();
-}
-
 /** A PostgreSQL/pgbouncer error as one line, with its SQLSTATE when there is one. */
 export function errorText(e: unknown): string {
   const err = e as { message?: string; code?: string };
-  const msg = oneLine(err?.message ?? String(e));
+  const msg = printableLine(err?.message ?? String(e));
   return err?.code && /^[0-9A-Z]{5}$/.test(err.code) ? `${msg} (SQLSTATE ${err.code})` : msg;
 }
 
@@ -191,7 +181,7 @@ export function connectError(e: unknown, target: PgTarget): RuntimeError {
   const code = (e as { code?: string })?.code;
   const where = describePg(target);
   let err: RuntimeError;
-  if (code && UNREACHABLE.has(code)) {
+  if (code && UNREACHABLE_CODES.has(code)) {
     err = new RuntimeError(`cannot reach ${where}: ${errorText(e)}; set PGHOST/PGPORT (or --pg-host/--pg-port)`);
   } else if (isAuthFailure(e)) {
     err = new RuntimeError(`login refused at ${where}: ${errorText(e)}; check PGUSER and PGPASSWORD (or --pg-user)`);

@@ -16,10 +16,8 @@
  *  - started with `pgbouncer -d` as the service user (when run as root), stopped by PID.
  */
 import { availableParallelism } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { formatTable } from '../text/output.js';
@@ -33,11 +31,13 @@ import { poolBudget } from '../profile/pool-budget.js';
 import { setting, type ResolvedConfig, type ResolvedSetting } from '../profile/resolve.js';
 import type { SettingValue } from '../settings/values.js';
 import type { System } from '../system/system.js';
-import { freeLoopbackPort, waitForListen } from '../system/net.js';
+import { freeLoopbackPort, probeConnect, waitForListen } from '../system/net.js';
+import { getentPasswd } from '../system/getent.js';
 import { isAlive, pgbouncerError, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 import { consoleSnapshot, num, str } from './console.js';
-import { findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
+import { figuresJson, findPgbench, parseBounds, parsePgbenchOutput, tpsText, type BenchOptions, type PgbenchFigures } from './bench.js';
 import { fmt } from './pools.js';
+import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { processCount, tcpListenPorts } from './group.js';
 
 /** Auth settings a throwaway cannot honour: it logs in with DBUSER/DBPASS from its own auth_file. */
@@ -147,9 +147,8 @@ interface RunAs {
 async function serviceAccount(ctx: Context, explicit: string | undefined): Promise<RunAs | undefined> {
   if (process.getuid?.() !== 0) return undefined; // pgbouncer runs as whoever we are
   const lookup = async (name: string) => {
-    const r = await ctx.system.exec('getent', ['passwd', name]);
-    const f = r.stdout.split('\n')[0]?.split(':') ?? [];
-    return r.exitCode === 0 && f.length > 3 ? { user: name, uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+    const pw = await getentPasswd(ctx.system, name);
+    return pw ? { user: name, uid: pw.uid, gid: pw.gid } : undefined;
   };
   if (explicit) {
     const a = await lookup(explicit);
@@ -176,7 +175,7 @@ async function binaryVersion(ctx: Context, binary: string): Promise<string> {
 /** Starts every process of a throwaway, waits until each answers on its socket (and the group on the port); returns the PIDs. */
 async function start(system: System, binary: string, t: Throwaway, runAs: RunAs | undefined, pids: number[], log: (s: string) => void): Promise<void> {
   for (const m of t.members) {
-    const r = await system.exec(binary, ['-d', ...(runAs ? ['-u', runAs.user] : []), m.iniPath], { timeoutMs: 15_000 });
+    const r = await startPgbouncerDaemon(system, binary, m.iniPath, runAs?.user, { timeoutMs: 15_000 });
     let pid: number | undefined;
     const socket = `${m.socketDir}/.s.PGSQL.${t.port}`;
     const deadline = Date.now() + 10_000;
@@ -184,7 +183,7 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
     while (Date.now() < deadline) {
       pid ??= await pidFromFile(system, m.pidfile);
       if (pid !== undefined && !pids.includes(pid)) pids.push(pid);
-      if (pid !== undefined && (await canConnectUnix(socket))) {
+      if (pid !== undefined && (await probeConnect({ path: socket })) === undefined) {
         up = true;
         break;
       }
@@ -201,25 +200,9 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
   // Every process of the group must hold the port itself (so_reuseport), or the kernel never hands it a client.
   for (const [i, m] of t.members.entries()) {
     const pid = await pidFromFile(system, m.pidfile);
-    const ports = pid === undefined ? undefined : await tcpListenPorts(pid);
+    const ports = pid === undefined ? undefined : await tcpListenPorts(system, pid);
     if (ports && !ports.has(t.port)) throw new RuntimeError(`process ${i + 1} of the throwaway group (pid ${pid}) does not listen on 127.0.0.1:${t.port}: so_reuseport did not take effect`);
   }
-}
-
-function canConnectUnix(path: string): Promise<boolean> {
-  return import('node:net').then(
-    ({ Socket }) =>
-      new Promise<boolean>((resolve) => {
-        const sock = new Socket();
-        const done = (ok: boolean) => {
-          sock.destroy();
-          resolve(ok);
-        };
-        sock.setTimeout(500, () => done(false));
-        sock.once('error', () => done(false));
-        sock.connect(path, () => done(true));
-      }),
-  );
 }
 
 /** What the flags ask for and the pgbouncer they name, checked before any profile is loaded. */
@@ -261,7 +244,7 @@ export async function benchProcesses(config: ResolvedConfig, request: BenchProce
   const env = { PGPASSWORD: db.password!.reveal(), PGAPPNAME: 'pgb-setup bench', PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'prefer' };
   const log = (s: string) => ctx.stderr.write(`${s}\n`);
 
-  const base = await mkdtemp(join(tmpdir(), 'pgb-setup-bench-processes-'));
+  const base = await ctx.system.mkdtemp('pgb-setup-bench-processes-');
   const pids: number[] = [];
   const stopAll = async () => {
     for (const pid of pids.splice(0)) {
@@ -354,7 +337,7 @@ export async function benchProcesses(config: ResolvedConfig, request: BenchProce
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await stopAll();
-    await rm(base, { recursive: true, force: true });
+    await ctx.system.remove(base, { recursive: true });
   }
 }
 
@@ -394,10 +377,7 @@ export function processesJson(r: ProcessesReport): object {
   const run = (x: ProcessesRun) => ({
     processes: x.processes,
     address: x.address,
-    tps: x.tps,
-    latency_ms: x.latencyMs ?? null,
-    transactions: x.transactions ?? null,
-    failed: x.failed ?? null,
+    ...figuresJson(x),
     pool_sizes: x.poolSizes,
     transactions_per_process: x.perProcess.map((v) => v ?? null),
   });

@@ -12,8 +12,6 @@
  * address). The password reaches pgbench through PGPASSWORD in its environment, never argv.
  */
 import { availableParallelism } from 'node:os';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../system/context.js';
 import { InputError, InputErrors, RuntimeError } from '../text/errors.js';
@@ -157,10 +155,10 @@ export async function benchDirectVsPgbouncer(config: ResolvedConfig, request: Be
   const env = { PGPASSWORD: db.password!.reveal(), PGAPPNAME: 'pgb-setup bench', PGCONNECT_TIMEOUT: '10', PGSSLMODE: 'prefer' };
   const timeoutMs = (bounds.seconds + 60) * 1000;
 
-  const dir = await mkdtemp(join(tmpdir(), 'pgb-setup-bench-'));
+  const dir = await ctx.system.mkdtemp('pgb-setup-bench-');
   try {
     const script = join(dir, 'select1.sql');
-    await writeFile(script, 'SELECT 1;\n', { mode: 0o644 });
+    await ctx.system.writeFile(script, 'SELECT 1;\n', { mode: 0o644 });
     if (workload === 'select-only') {
       ctx.stderr.write(`pgbench -i -s ${bounds.scale} into ${db.name} at ${describeTarget(direct)} (drops and recreates the pgbench_* tables)\n`);
       const init = await ctx.system.exec(pgbench, ['-i', '-q', '-s', String(bounds.scale), '-h', direct.host, '-p', String(direct.port), '-U', db.user!, db.name!], { env, timeoutMs: 600_000 });
@@ -204,7 +202,7 @@ export async function benchDirectVsPgbouncer(config: ResolvedConfig, request: Be
     ctx.stdout.write(opts.json ? `${JSON.stringify(benchJson(report), null, 2)}\n` : formatBench(report));
     return 0;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await ctx.system.remove(dir, { recursive: true });
   }
 }
 
@@ -250,14 +248,16 @@ export function benchJson(r: BenchReport): object {
       target: x.target,
       connections: x.connections,
       address: x.address,
-      tps: x.tps,
-      latency_ms: x.latencyMs ?? null,
-      transactions: x.transactions ?? null,
-      failed: x.failed ?? null,
+      ...figuresJson(x),
       connect_ms: x.connectMs ?? null,
     })),
     ratios: { pgbouncer_over_direct_new_connections: r.ratios.new, pgbouncer_over_direct_persistent: r.ratios.persistent },
   };
+}
+
+/** pgbench's figures as the JSON reports name them (bench and bench --processes). */
+export function figuresJson(x: PgbenchFigures): { tps: number; latency_ms: number | null; transactions: number | null; failed: number | null } {
+  return { tps: x.tps, latency_ms: x.latencyMs ?? null, transactions: x.transactions ?? null, failed: x.failed ?? null };
 }
 
 function xml(s: string): string {

@@ -12,6 +12,7 @@
 import type { Client, FieldDef } from 'pg';
 import { openClient } from '../system/pg-client.js';
 import { printableLine } from '../text/printable.js';
+import { UNREACHABLE_CODES } from '../system/net.js';
 import { consoleGuard, type ConsoleLimits } from './console-guard.js';
 
 export type ConsoleValue = string | number | null;
@@ -66,13 +67,11 @@ export function describeTarget(t: Pick<ConsoleTarget, 'host' | 'port'>): string 
   return t.host.startsWith('/') ? `${t.host}/.s.PGSQL.${t.port}` : `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
 }
 
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
-
 /** Turns whatever pg threw while connecting into unreachable vs login refused, in one line. */
 export function classifyConnectError(err: unknown, target: ConsoleTarget): ConsoleError {
   const e = err as { code?: string; message?: string; severity?: string };
   const where = describeTarget(target);
-  const msg = oneLine(e?.message ?? String(err));
+  const msg = printableLine(e?.message ?? String(err));
   if (e?.code && UNREACHABLE_CODES.has(e.code)) {
     return new ConsoleError('unreachable', `cannot connect to pgbouncer at ${where}: ${msg}`, e.code);
   }
@@ -84,11 +83,6 @@ export function classifyConnectError(err: unknown, target: ConsoleTarget): Conso
   }
   const hint = /not allowed/i.test(msg) ? ` (${target.user} is in neither stats_users nor admin_users)` : '';
   return new ConsoleError('login', `login to the admin console at ${where} as ${target.user} refused: ${msg}${hint}`, e?.code);
-}
-
-/** A server's message on one line, through the shared sanitiser (it may carry any bytes). */
-function oneLine(s: string): string {
-  return printableLine(s);
 }
 
 function convert(value: unknown, field: FieldDef | undefined): ConsoleValue {
@@ -192,7 +186,7 @@ export async function openConsole(target: ConsoleTarget, options: SessionOptions
       } catch (err) {
         if (stopped) throw stopped;
         const e = err as { message?: string; code?: string };
-        throw new ConsoleError('command', `admin console: ${command}: ${oneLine(e.message ?? String(err))}`, e.code);
+        throw new ConsoleError('command', `admin console: ${command}: ${printableLine(e.message ?? String(err))}`, e.code);
       }
     },
     async close(): Promise<void> {

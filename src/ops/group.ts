@@ -11,6 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { posix } from 'node:path';
 import type { Context } from '../system/context.js';
+import type { System } from '../system/system.js';
 import { InputError } from '../text/errors.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { setting } from '../profile/resolve.js';
@@ -70,23 +71,18 @@ export async function eachMember<T>(members: readonly GroupMember[], fn: (m: Gro
 }
 
 /** TCP ports `pid` listens on, from /proc (undefined when /proc cannot be read, e.g. another user's process without root). */
-export async function tcpListenPorts(pid: number): Promise<Set<number> | undefined> {
-  const { readdir, readlink, readFile } = await import('node:fs/promises');
-  let fds: string[];
-  try {
-    fds = await readdir(`/proc/${pid}/fd`);
-  } catch {
-    return undefined;
-  }
+export async function tcpListenPorts(system: System, pid: number): Promise<Set<number> | undefined> {
+  const fds = await system.readdir(`/proc/${pid}/fd`);
+  if (fds === undefined) return undefined;
   const inodes = new Set<string>();
   for (const fd of fds) {
-    const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const link = (await system.readLink?.(`/proc/${pid}/fd/${fd}`)) ?? '';
     const m = /^socket:\[(\d+)\]$/.exec(link);
     if (m) inodes.add(m[1]!);
   }
   const ports = new Set<number>();
   for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
-    const text = await readFile(table, 'utf8').catch(() => '');
+    const text = (await system.readFile(table).catch(() => undefined)) ?? '';
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10 || cols[3] !== '0A' || !inodes.has(cols[9]!)) continue;

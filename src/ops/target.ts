@@ -7,6 +7,7 @@ import type { Context } from '../system/context.js';
 import { connectHostFor, settingList } from '../settings/listen.js';
 import { InputError } from '../text/errors.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
+import { parsePort } from '../settings/port.js';
 import type { ConsoleTarget } from './console.js';
 
 export interface ConsoleFlags {
@@ -22,13 +23,6 @@ export interface ResolvedTarget extends ConsoleTarget {
   passwordSource: string;
   /** Where host/port/user came from (for messages). */
   source: string;
-}
-
-export function parsePort(value: string, flag: string): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 65535) {
-    throw new InputError(`${flag}: "${value}" is not a port (1-65535)`, flag);
-  }
-  return Number(value);
 }
 
 export function parseTimeoutMs(value: string | undefined, fallbackSeconds: number): number {

@@ -16,7 +16,8 @@ import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } f
 import { readOsRelease } from '../facts/os-release.js';
 import { MAX_USERLIST_BYTES } from '../facts/host-facts.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
-import { createNodeSystem } from '../system/node-system.js';
+import { systemAt } from '../system/node-system.js';
+import { getentPasswd } from '../system/getent.js';
 import { processCount } from './group.js';
 import { parseTimeoutMs } from './target.js';
 import { certificateExpiry, clientCertPath, expiryCheck } from './tls-expiry.js';
@@ -41,7 +42,7 @@ export async function verifyChecks(config: ResolvedConfig, opts: VerifyOptions, 
   const environment = config.environment;
   const root = opts.root === undefined ? undefined : resolve(ctx.cwd, opts.root);
   const live = opts.root === undefined;
-  const system = root === undefined ? ctx.system : createNodeSystem({ root });
+  const system = systemAt(ctx.system, root);
   let spec: DistroSpec | undefined;
   try {
     spec = resolveDistro(await readOsRelease(system));
@@ -59,13 +60,12 @@ export async function verifyChecks(config: ResolvedConfig, opts: VerifyOptions, 
 
   let serviceUser: ServiceUser | undefined;
   if (opts.serviceUser) {
-    const r = await ctx.system.exec('getent', ['passwd', opts.serviceUser]);
-    const f = r.stdout.split('\n')[0]?.split(':') ?? [];
+    const pw = await getentPasswd(ctx.system, opts.serviceUser);
     serviceUser = {
       user: opts.serviceUser,
       group: opts.serviceUser,
-      uid: r.exitCode === 0 ? Number(f[2]) : undefined,
-      gid: r.exitCode === 0 ? Number(f[3]) : undefined,
+      uid: pw?.uid,
+      gid: pw?.gid,
       source: 'default',
       detail: '--service-user',
     };

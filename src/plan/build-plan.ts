@@ -6,14 +6,14 @@ import type { HostFacts } from '../facts/host-facts.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { poolBudget } from '../profile/pool-budget.js';
 import { RESTART_KEYS } from '../settings/catalogue.js';
-import { formatSettingValue } from '../settings/values.js';
-import { planUfw } from './ufw.js';
-import { planFirewalld } from './firewalld.js';
 import { unifiedDiff } from './file-diff.js';
-import { userlistEntriesOfBytes } from '../auth/userlist.js';
-import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
-import type { FileAction, FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
+import { decideOpenFiles, LEGACY_DROP_IN_NAME, legacyDropInWarning } from './open-files.js';
+import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
 import { hbaFirewallNote, tlsDroppedWarning, tlsFileSteps, type TlsPlanInput } from './tls.js';
+import { fileAction, iniFileSteps, logfileSteps, md5SecretsUnderScram, plantedUsers, settingText, unitFileSteps } from './files.js';
+import { dropInPath, systemdFiles } from './systemd-units.js';
+import { planPackages } from './packages.js';
+import { planFirewall } from './firewall.js';
 
 export interface PlanOptions {
   allowFrom: string[];
@@ -50,25 +50,6 @@ export interface DesiredFiles {
  * setting (unix_socket_dir = /tmp) names one. Missing under --root, they are a note, not a step.
  */
 export const SYSTEM_FOLDERS = new Set(['/', '/etc', '/run', '/var/run', '/tmp', '/var/tmp', '/var', '/var/log', '/var/lib', '/usr', '/opt', '/srv', '/home', '/dev', '/dev/shm']);
-
-function sameBytes(current: { content: string; bytes?: Uint8Array }, content: string | Uint8Array): boolean {
-  if (typeof content === 'string' && current.bytes === undefined) return current.content === content;
-  const a = current.bytes ?? Buffer.from(current.content, 'utf8');
-  const b = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
-  return Buffer.compare(a, b) === 0;
-}
-
-function fileAction(current: { content: string; bytes?: Uint8Array; mode: number; uid: number; gid: number } | undefined, content: string | Uint8Array, mode: number, uid: number | undefined, gid: number | undefined): FileAction {
-  if (!current) return 'create';
-  if (!sameBytes(current, content)) return 'update';
-  if (current.mode !== mode || (uid !== undefined && current.uid !== uid) || (gid !== undefined && current.gid !== gid)) return 'fix-permissions';
-  return 'unchanged';
-}
-
-function settingText(config: ResolvedConfig, key: string): string | undefined {
-  const s = config.settings.find((x) => x.key === key);
-  return s ? formatSettingValue(s.value) : undefined;
-}
 
 /** The [pgbouncer] section of an ini text; undefined when it cannot be parsed. */
 function pgbouncerSection(iniText: string): Record<string, unknown> | undefined {
@@ -112,24 +93,9 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   const port = config.settings.find((s) => s.key === 'listen_port')?.value as number;
 
   // 1. Packages.
-  if (!facts.pgbouncer.installed) {
-    if (options.skipInstall) {
-      steps.push({ kind: 'package', action: 'skip', packages: [distro.pgbouncerPackage], commands: [], reason: '--skip-install: pgbouncer is not installed; install it yourself' });
-    } else if (!facts.live) {
-      steps.push({ kind: 'package', action: 'skip', packages: [distro.pgbouncerPackage], commands: [], reason: '--root: packages are not installed into a folder; install pgbouncer in the image' });
-    } else {
-      const repo = distro.repoSetup(options.repo);
-      const commands: PlanCommand[] = [];
-      if (repo.prerequisites.length > 0) commands.push(...distro.installCommands(repo.prerequisites));
-      commands.push(...repo.commands);
-      for (const f of repo.files) commands.push({ cmd: 'write', args: [f.path], why: `repository definition (${f.content.split('\n')[0]})` });
-      commands.push(...distro.installCommands([distro.pgbouncerPackage], { refreshIndex: distro.needsIndexRefresh }));
-      steps.push({ kind: 'package', action: 'install', packages: [distro.pgbouncerPackage], commands, reason: `pgbouncer is not installed (${options.repo === 'pgdg' ? 'PostgreSQL community repository' : `${distro.prettyName} repositories`})` });
-      notes.push(...repo.notes);
-    }
-  } else if (options.repo === 'pgdg') {
-    notes.push(`pgbouncer ${facts.pgbouncer.version ?? ''} is installed already; --repo pgdg only matters for a fresh install (upgrade it with your package manager)`);
-  }
+  const packages = planPackages(facts, options);
+  if (packages.step) steps.push(packages.step);
+  notes.push(...packages.notes);
 
   // 2. Directories: the config folder (root's, readable by all as the packages ship it), and the
   // folders pgbouncer writes into as the service user.
@@ -174,16 +140,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   }
 
   // 3. Files.
-  const fileSteps: FileStep[] = [];
-  for (const inst of desired.instances) {
-    const current = facts.iniFiles.get(inst.iniPath);
-    const action = fileAction(current, inst.content, 0o640, serviceUser.uid, serviceUser.gid);
-    fileSteps.push({
-      kind: 'file', path: inst.iniPath, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
-      action, content: inst.content, diff: action === 'create' || action === 'update' ? unifiedDiff(inst.iniPath, current?.content, inst.content, false) : '',
-      secret: false, notify: 'reload', why: inst.id === undefined ? 'pgbouncer configuration' : `pgbouncer configuration of process ${inst.id}`,
-    });
-  }
+  const fileSteps: FileStep[] = iniFileSteps(facts, desired.instances);
   const userlistPath = authFile;
   const current = userlistPath === facts.userlist?.path ? facts.userlist : undefined;
   const ulBytes = Buffer.from(desired.userlist);
@@ -214,22 +171,8 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   if (facts.userlist && current && current.mode & 0o077 && ulAction !== 'unchanged') {
     notes.push(`${userlistPath} was readable by ${current.mode & 0o007 ? 'every user' : 'its group'} (mode ${current.mode.toString(8).padStart(4, '0')}): set to 0600`);
   }
-  for (const inst of desired.instances) {
-    const logfile = settingText(inst.config, 'logfile');
-    if (!logfile) continue;
-    const log = facts.logfiles.get(logfile);
-    const wrongOwner = log && serviceUser.uid !== undefined && log.uid !== serviceUser.uid;
-    fileSteps.push({
-      kind: 'file', path: logfile, mode: 0o640, owner: user, group, uid: serviceUser.uid, gid: serviceUser.gid,
-      action: !log ? 'create' : wrongOwner ? 'fix-permissions' : 'unchanged', content: '', diff: '', secret: false, notify: undefined,
-      why: 'pgbouncer reopens its log on every reload as the service user: it must own it',
-    });
-  }
-  for (const unit of units) {
-    const current = facts.unitFiles.get(unit.path);
-    const action = fileAction(current, unit.content, 0o644, 0, 0);
-    fileSteps.push({ kind: 'file', path: unit.path, mode: 0o644, owner: 'root', group: 'root', uid: 0, gid: 0, action, content: unit.content, diff: action === 'create' || action === 'update' ? unifiedDiff(unit.path, current?.content, unit.content, false) : '', secret: false, notify: 'daemon-reload', why: unit.why });
-  }
+
+  fileSteps.push(...logfileSteps(facts, desired.instances), ...unitFileSteps(facts, units));
 
   const contentChanges = fileSteps.filter((f) => f.action === 'create' || f.action === 'update');
   // Every file whose content the run changes, pgbouncer's config and systemd's alike, so rollback
@@ -249,18 +192,9 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   steps.push(...fileSteps);
 
   // 4. Firewall.
-  if (options.skipFirewall) notes.push('--skip-firewall: firewall left alone');
-  else if (!facts.live && facts.firewall.tool !== 'ufw') notes.push('--root: firewall left alone');
-  else if (!facts.firewall.tool) notes.push('no ufw or firewalld on this host: no firewall rules written');
-  else if (options.allowFrom.length === 0) notes.push('no --allow-from networks: firewall left alone');
-  else if (!facts.live) notes.push('--root: firewall rules are planned against the folder but only applied on the live system');
-  else if (facts.firewall.tool === 'ufw') {
-    const p = planUfw(facts.firewall.ufwRules, port, options.allowFrom, facts.firewall.active, options.enableFirewall);
-    steps.push({ kind: 'firewall', tool: 'ufw', active: facts.firewall.active, port, allowFrom: options.allowFrom, commands: p.commands.map((args) => ({ cmd: 'ufw', args, why: 'firewall rule' })), notes: p.notes });
-  } else {
-    const p = planFirewalld(facts.firewall.richRules, port, options.allowFrom, facts.firewall.active, options.enableFirewall);
-    steps.push({ kind: 'firewall', tool: 'firewalld', active: facts.firewall.active, port, allowFrom: options.allowFrom, commands: p.commands.map(([cmd, ...args]) => ({ cmd: cmd!, args, why: 'firewall rule' })), notes: p.notes });
-  }
+  const firewall = planFirewall(facts, options, port);
+  if (firewall.step) steps.push(firewall.step);
+  if (firewall.note) notes.push(firewall.note);
 
   // 5. Service.
   const service = planService(facts, desired.instances, fileSteps, options);
@@ -296,93 +230,6 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
     notes,
     warnings: [...config.warnings, ...warnings, ...md5SecretsUnderScram(config, ulText)],
   };
-}
-
-/**
- * A userlist.txt others could write to may hold users an attacker planted (a known password that
- * pgbouncer accepts). pgb-setup only ever puts the app user (or auth_user) there: every other user
- * of such a file is listed, loudly.
- */
-function plantedUsers(current: { path: string; content: string; bytes?: Uint8Array; mode: number; gid: number }, config: ResolvedConfig, serviceGid: number | undefined): string | undefined {
-  const world = (current.mode & 0o002) !== 0;
-  const group = (current.mode & 0o020) !== 0 && current.gid !== serviceGid;
-  if (!world && !group) return undefined;
-  const ours = new Set([config.profile.database.user, settingText(config, 'auth_user')].filter((u): u is string => !!u));
-  let others: string[];
-  try {
-    others = userlistEntriesOfBytes(current.bytes ?? Buffer.from(current.content, 'utf8'), { name: current.path })
-      .filter((e) => e.user === undefined || !ours.has(e.user))
-      .map((e) => (e.user === undefined ? `(line ${e.line}: a name that is not UTF-8)` : JSON.stringify(e.user)));
-  } catch {
-    others = ['(the file could not be read as a userlist)'];
-  }
-  const who = world ? 'every user on this host' : `group ${current.gid}, which is not the service user's group`;
-  const list = others.length > 0 ? `users pgb-setup did not put there: ${[...new Set(others)].join(', ')}; check each and remove the ones you do not know` : 'it holds no user besides the ones pgb-setup writes';
-  return `${current.path} was WRITABLE by ${who} (mode ${current.mode.toString(8).padStart(4, '0')}): anyone could have added a user with a password they know; ${list}`;
-}
-
-/** Users whose md5 secret cannot log in once auth_type is scram-sha-256 (pgbouncer: "user has MD5 secret"). */
-function md5SecretsUnderScram(config: ResolvedConfig, userlist: string): string[] {
-  if (settingText(config, 'auth_type') !== 'scram-sha-256') return [];
-  const out: string[] = [];
-  userlist.split('\n').forEach((line, i) => {
-    const m = /^\s*"((?:[^"]|"")*)"\s+"md5[0-9a-f]{32}"/.exec(line);
-    if (m) out.push(`userlist.txt line ${i + 1}: ${m[1]!.replaceAll('""', '"')} has an md5 secret, which cannot log in with auth_type scram-sha-256; rotate it with "pgb-setup hash-user ${m[1]!.replaceAll('""', '"')} --userlist ..."`);
-  });
-  return out;
-}
-
-function dropInPath(facts: HostFacts): string {
-  return posix.join(facts.distro.systemdDropInDir, DROP_IN_NAME);
-}
-
-function systemdFiles(facts: HostFacts, instances: Instance[], openFiles: OpenFilesDecision): { path: string; content: string; why: string }[] {
-  const { distro } = facts;
-  if (instances.length === 1) {
-    const path = dropInPath(facts);
-    const content = openFiles.dropIn ?? facts.unitFiles.get(path)?.content;
-    // Kept when it is there and still enough: a managed file (owner, mode, backup) left as it is.
-    return content === undefined ? [] : [{ path, content, why: 'systemd drop-in raising the open-files limit for pgbouncer' }];
-  }
-  const limit = openFiles.needed;
-  const header = '# Written by pgb-setup.';
-  const binary = facts.pgbouncer.binary ?? distro.pgbouncerBinary;
-  const iniPattern = instances[0]!.iniPath.replace(/-1\.ini$/, '-%i.ini');
-  const unit = [
-    header,
-    '[Unit]',
-    'Description=PgBouncer process %i of the pgb-setup group (so_reuseport)',
-    'After=network-online.target',
-    'PartOf=pgbouncer-group.target',
-    '',
-    '[Service]',
-    'Type=notify',
-    `User=${facts.serviceUser.user}`,
-    `Group=${facts.serviceUser.group}`,
-    `ExecStart=${binary} ${iniPattern}`,
-    'ExecReload=/bin/kill -HUP $MAINPID',
-    'KillSignal=SIGINT',
-    'Restart=on-failure',
-    `LimitNOFILE=${limit}`,
-    '',
-    '[Install]',
-    'WantedBy=pgbouncer-group.target',
-    '',
-  ].join('\n');
-  const target = [
-    '# Written by pgb-setup: starts every pgbouncer process of the group.',
-    '[Unit]',
-    'Description=PgBouncer processes of the pgb-setup group',
-    `Wants=${instances.map((i) => `pgbouncer@${i.id}.service`).join(' ')}`,
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n');
-  return [
-    { path: '/etc/systemd/system/pgbouncer@.service', content: unit, why: 'systemd template unit: one instance per pgbouncer process' },
-    { path: '/etc/systemd/system/pgbouncer-group.target', content: target, why: 'systemd target that starts every process' },
-  ];
 }
 
 function pidfileOfInstance(inst: Instance, facts: HostFacts): string {

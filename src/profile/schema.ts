@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SCRAM_MAX_ITERATIONS } from '../auth/scram.js';
 import { SETTINGS } from '../settings/catalogue.js';
 import { identifierProblem, PGBOUNCER_INT_MAX, safeText, settingSchema, listFromString, numberLike, type SettingValue } from '../settings/values.js';
+import { isCidr } from '../settings/address.js';
 import { Secret } from './secret.js';
 
 /**
@@ -46,24 +47,7 @@ const hostNameChecked = hostName.refine(hostNameLength, {
 
 const cidr = safeText.refine(isCidr, { message: 'must be an IPv4 or IPv6 address or CIDR such as 10.0.0.0/8' });
 
-export function isCidr(s: string): boolean {
-  const [addr, bits, extra] = s.split('/');
-  if (extra !== undefined || addr === undefined) return false;
-  const v4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(addr);
-  const v6 = !v4 && /^[0-9A-Fa-f:]+$/.test(addr) && addr.includes(':') && isIPv6(addr);
-  if (!v4 && !v6) return false;
-  if (bits === undefined) return true;
-  if (!/^\d{1,3}$/.test(bits)) return false;
-  return Number(bits) <= (v4 ? 32 : 128);
-}
-
-function isIPv6(addr: string): boolean {
-  const halves = addr.split('::');
-  if (halves.length > 2) return false;
-  const groups = halves.flatMap((h) => (h === '' ? [] : h.split(':')));
-  if (groups.some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  return halves.length === 2 ? groups.length < 8 : groups.length === 8;
-}
+export { isCidr };
 
 const stringList = (item: z.ZodType<string, z.ZodTypeDef, string>) => z.preprocess((v) => (typeof v === 'string' ? listFromString(v) : v), z.array(item));
 

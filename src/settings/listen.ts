@@ -1,3 +1,4 @@
+import { isLoopbackAddress } from './address.js';
 import { listFromString, type SettingValue } from './values.js';
 
 /** A list setting (listen_addr, admin_users, ...) as an array, whether resolved or raw text. */
@@ -9,7 +10,7 @@ export function settingList(value: SettingValue | undefined): string[] {
 
 /** A host name or address that stays on this machine: localhost, ::1 or 127.0.0.0/8. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return isLoopbackAddress(host);
 }
 
 /** A host to connect to for a listen_addr: wildcards mean "every interface", so loopback reaches it. */

@@ -16,17 +16,29 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
-export function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+/**
+ * Connect errors that mean "could not get there", not "the login was refused". EACCES counts: a
+ * socket file we may not open stops us before any password is sent, so the login was never tried.
+ */
+export const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOENT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** The one connect probe (TCP host:port or a unix socket path): undefined when something accepted, else the error code ('timed out' past the bound). */
+export function probeConnect(to: { host: string; port: number } | { path: string }, timeoutMs = 500): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = new Socket();
-    const done = (ok: boolean) => {
+    const done = (err?: string) => {
       socket.destroy();
-      resolve(ok);
+      resolve(err);
     };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, host, () => done(true));
+    socket.setTimeout(timeoutMs, () => done('timed out'));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    if ('path' in to) socket.connect(to.path, () => done());
+    else socket.connect(to.port, to.host, () => done());
   });
+}
+
+export async function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return (await probeConnect({ host, port }, timeoutMs)) === undefined;
 }
 
 /** Polls until something accepts TCP connections on host:port, or `stillRunning` says to give up. */

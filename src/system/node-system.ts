@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { access, lstat, mkdir, open, readlink, realpath, rm, rmdir, stat } from 'node:fs/promises';
+import { access, lstat, mkdir, mkdtemp, open, readdir, readlink, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, posix, sep } from 'node:path';
 import { RuntimeError } from '../text/errors.js';
 import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from './system.js';
@@ -11,6 +12,11 @@ export interface NodeSystemOptions {
   root?: string;
   /** Called with every command before it runs (argv only: secrets go through stdin). */
   onExec?: (cmd: string, args: readonly string[]) => void;
+}
+
+/** The System every command uses: the caller's own, or the real machine under `root` when --root is given. */
+export function systemAt(base: System, root: string | undefined): System {
+  return root === undefined ? base : createNodeSystem({ root });
 }
 
 /** The real machine: programs through execa (src/system/run-program.ts), files through fs/promises. */
@@ -55,24 +61,8 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       await inside(path);
       return readRegularFile(at(path), { noFollow: true, display: path, ...(maxBytes !== undefined ? { maxBytes } : {}) });
     },
-    async stat(path: string): Promise<FileStat | undefined> {
-      try {
-        return toFileStat(await stat(at(path)));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-        throw e;
-      }
-    },
-    async lstat(path: string): Promise<FileStat | undefined> {
-      try {
-        return toFileStat(await lstat(at(path)));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-        throw e;
-      }
-    },
+    stat: (path: string) => statOrMissing(stat(at(path))),
+    lstat: (path: string) => statOrMissing(lstat(at(path))),
     async writeFile(path: string, data: string | Uint8Array, opts: WriteFileOptions): Promise<void> {
       await inside(path);
       await writeFileAtomic(at(path), data, opts);
@@ -86,10 +76,29 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
       await inside(path);
       await changeNoFollow(at(path), path, mode, uid, gid);
     },
-    async remove(path: string, opts: { directory?: boolean } = {}): Promise<void> {
+    async remove(path: string, opts: { directory?: boolean; recursive?: boolean } = {}): Promise<void> {
       await inside(path);
-      if (opts.directory) await rmdir(at(path)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+      if (opts.recursive) await rm(at(path), { recursive: true, force: true });
+      else if (opts.directory) await rmdir(at(path)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
       else await rm(at(path), { force: true });
+    },
+    async readdir(path: string): Promise<string[] | undefined> {
+      try {
+        return await readdir(at(path));
+      } catch {
+        return undefined;
+      }
+    },
+    async rename(from: string, to: string): Promise<void> {
+      await inside(from);
+      await inside(to);
+      await rename(at(from), at(to));
+    },
+    async mkdtemp(prefix: string): Promise<string> {
+      const path = join(tmpdir(), prefix);
+      await inside(path);
+      const made = await mkdtemp(at(path));
+      return path + made.slice(at(path).length);
     },
     async readLink(path: string): Promise<string | undefined> {
       try {
@@ -123,6 +132,17 @@ export function createNodeSystem(options: NodeSystemOptions = {}): System & { ro
     // Not mapped under root: it is a network login, and callers skip it under --root.
     scramLogin: async (target) => (await import('./scram-login.js')).scramLogin(target),
   };
+}
+
+/** A stat, or undefined when nothing is there (or a folder on the way is a file). */
+async function statOrMissing(pending: Promise<import('node:fs').Stats>): Promise<FileStat | undefined> {
+  try {
+    return toFileStat(await pending);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * Node's IPC channel; the child then exits. The child gets only the socket path: no password, no
  * SQL, no secret passes through it.
  */
+// Not System.exec: the child must hand a connected socket back over an IPC channel, which the runner (execa) does not carry.
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 

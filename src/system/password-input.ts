@@ -12,9 +12,9 @@ export type AskSecret = (message: string) => Promise<string>;
  * must not capture the question. Ctrl-C at the prompt ends the command with exit 130.
  */
 export const askSecretOnStderr: AskSecret = async (message) => {
-  const { password } = await import('@inquirer/prompts');
+  const { askHidden } = await import('./prompts.js');
   try {
-    return await password({ message }, { output: process.stderr, clearPromptOnDone: false });
+    return await askHidden(message);
   } catch (e) {
     if ((e as Error).name === 'ExitPromptError' || (e as Error).name === 'AbortPromptError') {
       throw new CancelledError('cancelled at the password prompt; nothing was changed');

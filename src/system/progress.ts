@@ -1,3 +1,4 @@
+// Kept hand-written: a 40-line spinner on stderr; a package (ora, nanospinner) would add a dependency and start-up time for no gain.
 import type { Output } from './context.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];

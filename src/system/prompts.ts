@@ -13,3 +13,9 @@ export async function askSecret(message: string): Promise<string> {
   const { password } = await import('@inquirer/prompts');
   return password({ message, mask: '*', validate: (v) => (v.length > 0 ? true : 'must not be empty') }, context);
 }
+
+/** A hidden prompt with nothing echoed, left on screen once answered (hash-user, credentials: see password-input.ts). */
+export async function askHidden(message: string): Promise<string> {
+  const { password } = await import('@inquirer/prompts');
+  return password({ message }, { ...context, clearPromptOnDone: false });
+}

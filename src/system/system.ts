@@ -59,8 +59,14 @@ export interface System {
   exists(path: string): Promise<boolean>;
   /** chmod, and chown when uid/gid are given, without touching the content. */
   setPermissions(path: string, mode: number, uid?: number, gid?: number): Promise<void>;
-  /** Removes a file (or, with `directory`, an empty folder); no error when it is already gone. */
-  remove(path: string, options?: { directory?: boolean }): Promise<void>;
+  /** Removes a file (or, with `directory`, an empty folder; with `recursive`, a folder and all in it); no error when it is already gone. */
+  remove(path: string, options?: { directory?: boolean; recursive?: boolean }): Promise<void>;
+  /** The names in a folder; undefined when no folder is there (or it cannot be read). */
+  readdir(path: string): Promise<string[] | undefined>;
+  /** Renames a file or folder in place (one file system: atomic). */
+  rename(from: string, to: string): Promise<void>;
+  /** Creates a new private (0700) folder in the temp folder, named `prefix` and six random characters; returns its path. */
+  mkdtemp(prefix: string): Promise<string>;
   which(cmd: string): Promise<string | undefined>;
   /** The target of a symbolic link (e.g. /proc/<pid>/exe); undefined when it is not one or is gone. Optional: without it, /proc/<pid>/comm alone names a process. */
   readLink?(path: string): Promise<string | undefined>;

@@ -105,8 +105,49 @@ export class FakeSystem implements System {
     if (f) this.files.set(path, { ...f, mode, uid: uid ?? f.uid, gid: gid ?? f.gid });
   }
 
-  async remove(path: string): Promise<void> {
+  async remove(path: string, options: { directory?: boolean; recursive?: boolean } = {}): Promise<void> {
     this.files.delete(path);
+    if (options.directory || options.recursive) this.dirs.delete(path);
+    if (options.recursive) {
+      for (const f of [...this.files.keys()]) if (f.startsWith(`${path}/`)) this.files.delete(f);
+      for (const d of [...this.dirs]) if (d.startsWith(`${path}/`)) this.dirs.delete(d);
+    }
+  }
+
+  async readdir(path: string): Promise<string[] | undefined> {
+    if (!this.dirs.has(path)) return undefined;
+    const prefix = path === '/' ? '/' : `${path}/`;
+    const names = new Set<string>();
+    for (const p of [...this.files.keys(), ...this.dirs, ...this.links.keys()]) {
+      if (p.startsWith(prefix) && p.length > prefix.length) names.add(p.slice(prefix.length).split('/')[0]!);
+    }
+    return [...names].sort();
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const move = (p: string) => (p === from ? to : p.startsWith(`${from}/`) ? to + p.slice(from.length) : undefined);
+    for (const [p, f] of [...this.files]) {
+      const q = move(p);
+      if (q !== undefined) {
+        this.files.delete(p);
+        this.files.set(q, f);
+      }
+    }
+    for (const d of [...this.dirs]) {
+      const q = move(d);
+      if (q !== undefined) {
+        this.dirs.delete(d);
+        this.dirs.add(q);
+      }
+    }
+  }
+
+  private temps = 0;
+
+  async mkdtemp(prefix: string): Promise<string> {
+    const path = `/tmp/${prefix}${String(++this.temps).padStart(6, '0')}`;
+    await this.mkdir(path);
+    return path;
   }
 
   commandLines(): string[] {

@@ -18,6 +18,7 @@
  * PostgreSQL, `postgres` exists, but the pgbouncer package will run as `pgbouncer`.
  */
 import type { System } from '../../system/system.js';
+import { getentGroup, getentPasswd } from '../../system/getent.js';
 import type { DistroSpec } from './types.js';
 
 export type ServiceUserSource = 'systemd-unit' | 'passwd' | 'default';
@@ -31,12 +32,6 @@ export interface ServiceUser {
   source: ServiceUserSource;
   /** One line saying where the answer came from, for `detect` output. */
   detail: string;
-}
-
-interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
 }
 
 export async function detectServiceUser(system: System, spec: DistroSpec, options: { live?: boolean } = {}): Promise<ServiceUser> {
@@ -134,25 +129,6 @@ async function readUnitFilesUser(system: System, spec: DistroSpec): Promise<Unit
     if (u.user !== undefined) found = { ...u, from: path };
   }
   return found;
-}
-
-async function getentPasswd(system: System, key: string): Promise<PasswdEntry | undefined> {
-  const r = await system.exec('getent', ['passwd', key]);
-  if (r.exitCode !== 0) return undefined;
-  const f = (r.stdout.split('\n')[0] ?? '').split(':');
-  const uid = Number(f[2]);
-  const gid = Number(f[3]);
-  if (!f[0] || !Number.isInteger(uid) || !Number.isInteger(gid) || f[2] === '' || f[3] === '') return undefined;
-  return { name: f[0], uid, gid };
-}
-
-async function getentGroup(system: System, key: string): Promise<{ name: string; gid: number } | undefined> {
-  const r = await system.exec('getent', ['group', key]);
-  if (r.exitCode !== 0) return undefined;
-  const f = (r.stdout.split('\n')[0] ?? '').split(':');
-  const gid = Number(f[2]);
-  if (!f[0] || f[2] === '' || !Number.isInteger(gid)) return undefined;
-  return { name: f[0], gid };
 }
 
 async function groupName(system: System, gid: number): Promise<string | undefined> {

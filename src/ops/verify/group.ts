@@ -9,7 +9,8 @@ import { num, str, type ConsoleResult } from '../console.js';
 import { tcpListenPorts } from '../group.js';
 import { listenTarget } from '../target.js';
 import { checkIni, checkOwnerMode, readManagedText } from './files.js';
-import { type ConsoleOutcome, canConnect, checkConsole, checkListening, checkLogin, checkService } from './live.js';
+import { probeConnect } from '../../system/net.js';
+import { type ConsoleOutcome, checkConsole, checkListening, checkLogin, checkService } from './live.js';
 import type { Check, Env, Member } from './types.js';
 
 // ---- a --processes group --------------------------------------------------------------------
@@ -107,13 +108,13 @@ async function checkMemberListening(env: Env): Promise<Check> {
   const title = 'pgbouncer listens';
   const port = Number(setting(env.config, 'listen_port') ?? 6432);
   const path = `${m.socketDir}/.s.PGSQL.${port}`;
-  const err = await canConnect({ path }, env.timeoutMs);
+  const err = await probeConnect({ path }, env.timeoutMs);
   if (err) {
     return { id, title, status: 'fail', detail: `nothing accepts connections on ${path} (${err})`, fix: `start process ${m.id}, or read its logfile for "Cannot listen"` };
   }
   const found = env.paths.pidfile ? await pgbouncerFromPidfile(env.system, env.paths.pidfile, env.paths.ini) : undefined;
   const pid = found?.ok ? found.pid : undefined;
-  const ports = pid !== undefined ? await tcpListenPorts(pid) : undefined;
+  const ports = pid !== undefined ? await tcpListenPorts(env.system, pid) : undefined;
   if (ports === undefined) return { id, title, status: 'pass', detail: `accepts connections on ${path}` };
   if (!ports.has(port)) {
     return {

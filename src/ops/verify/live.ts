@@ -1,5 +1,4 @@
 /** Live checks (skipped with --root): the service runs, the port listens, a login works, the console answers with the file's settings. */
-import { Socket } from 'node:net';
 import type { Client } from 'pg';
 import { closeClient, openClient } from '../../system/pg-client.js';
 import { pgbouncerProcess, pidFromFile } from '../../system/pgbouncer-process.js';
@@ -10,6 +9,7 @@ import type { IniFile } from '../ini-file.js';
 import { ConsoleError, consoleSnapshot, describeTarget, str, type ConsoleResult } from '../console.js';
 import { listenTarget, resolveConsoleTarget } from '../target.js';
 import type { Check, Env } from './types.js';
+import { probeConnect } from '../../system/net.js';
 import { SSL_REQUIRED } from '../tls-expiry.js';
 
 // ---- live checks ----------------------------------------------------------------------------
@@ -49,20 +49,6 @@ export async function checkService(env: Env, svc: ServiceUser | undefined): Prom
   return { id, title, status: 'pass', detail: `pid ${pidInfo.pid} from ${paths.pidfile} is alive (kill -0)` };
 }
 
-export function canConnect(opts: { host?: string; port?: number; path?: string }, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const sock = new Socket();
-    const done = (err?: string) => {
-      sock.destroy();
-      resolve(err);
-    };
-    sock.setTimeout(timeoutMs, () => done('timed out'));
-    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    if (opts.path) sock.connect(opts.path, () => done());
-    else sock.connect(opts.port!, opts.host!, () => done());
-  });
-}
-
 export async function checkListening(env: Env): Promise<Check> {
   const { config, timeoutMs } = env;
   const port = Number(setting(config, 'listen_port') ?? 6432);
@@ -70,13 +56,13 @@ export async function checkListening(env: Env): Promise<Check> {
   const bad: string[] = [];
   const tcp = listenTarget(config);
   if (tcp && !tcp.host.startsWith('/')) {
-    const err = await canConnect(tcp, timeoutMs);
+    const err = await probeConnect(tcp, timeoutMs);
     (err ? bad : ok).push(`${describeTarget(tcp)}${err ? ` (${err})` : ''}`);
   }
   const dir = setting(config, 'unix_socket_dir');
   if (typeof dir === 'string' && dir.startsWith('/')) {
     const path = `${dir}/.s.PGSQL.${port}`;
-    const err = await canConnect({ path }, timeoutMs);
+    const err = await probeConnect({ path }, timeoutMs);
     (err ? bad : ok).push(`${path}${err ? ` (${err})` : ''}`);
   }
   if (ok.length === 0 && bad.length === 0) return { id: 'listening', title: 'pgbouncer listens', status: 'fail', detail: 'the profile sets neither listen_addr nor unix_socket_dir', fix: 'set listen_addr (and listen_port) in the profile' };
