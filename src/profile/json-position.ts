@@ -45,3 +45,32 @@ export function keyPosition(text: string, key: string): string {
   }
   return at === undefined ? '' : `, ${lineColumn(text, at)}`;
 }
+
+/**
+ * The first key an object holds twice, with where its second copy stands. JSON.parse keeps the
+ * last copy silently, so a profile that says a thing twice would be read as only half of what it says.
+ */
+export function duplicateKey(text: string): { keyPath: string; at: string } | undefined {
+  const open: { keys: Set<string>; path: string }[] = [];
+  let pendingPath = '';
+  let found: { keyPath: string; at: string } | undefined;
+  try {
+    visit(text, {
+      onObjectBegin: () => void open.push({ keys: new Set(), path: pendingPath }),
+      onObjectEnd: () => void open.pop(),
+      onArrayBegin: () => void (pendingPath = `${pendingPath}[]`),
+      onObjectProperty: (property, offset) => {
+        const current = open[open.length - 1];
+        if (!current) return;
+        const name = property === '' ? '""' : property;
+        const keyPath = current.path ? `${current.path}.${name}` : name;
+        if (current.keys.has(property)) found ??= { keyPath, at: lineColumn(text, offset) };
+        current.keys.add(property);
+        pendingPath = keyPath;
+      },
+    });
+  } catch {
+    return found;
+  }
+  return found;
+}

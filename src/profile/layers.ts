@@ -6,6 +6,7 @@ import { SETTINGS_BY_KEY } from '../settings/catalogue.js';
 import { Secret } from './secret.js';
 import { readInputFile } from '../system/input-file.js';
 import { FORBIDDEN_KEYS, parseJsonObject } from './json-input.js';
+import { duplicateKey } from './json-position.js';
 import { SECRET_PATHS } from './schema.js';
 
 /**
@@ -42,6 +43,8 @@ export function profileFileLayer(text: string, path: string): Layer {
 
 function profileObject(text: string, label: string): Record<string, unknown> {
   const data = parseJsonObject(text, label);
+  const twice = duplicateKey(text);
+  if (twice) throw new InputError(`${twice.keyPath}: given twice (in ${label}, ${twice.at}); JSON keeps only the last, so say it once`, twice.keyPath);
   if (hasSecret(data)) {
     throw new InputError(`${label}: database.password must not be kept in a profile; set DBPASS in the environment or an --env-file`, 'database.password');
   }

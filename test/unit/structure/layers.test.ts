@@ -56,6 +56,10 @@ describe('the direction check (scripts/check-layers.mjs)', () => {
     expect(cycle).toEqual(['import cycle: plan/a.ts -> plan/b.ts']);
   });
 
+  it("pgb-setup's own src/ passes", () => {
+    expect(check(join(import.meta.dirname, '../../../src'))).toEqual([]);
+  });
+
   it('names a folder it does not know', () => {
     expect(check(tree({ ...base, 'misc/thing.ts': "import { EXIT } from '../text/errors.js';\n" }))[0]).toMatch(/misc is not a known layer/);
   });

@@ -461,7 +461,8 @@ describe('layered objects (#11.3, #11.4, #11.10)', () => {
         expect(Object.getOwnPropertyNames(Object.prototype).sort(), text).toEqual(OBJECT_PROTOTYPE_KEYS);
         return true;
       }),
-      { numRuns: 300 * RUNS },
+      // A prototype key inside a copy of a key that JSON.parse drops (the last copy wins).
+      { numRuns: 300 * RUNS, examples: [['{"":{"":{"__proto__":{}}},"":{"userlist":{}}}']] },
     );
   }, TIMEOUT);
 
