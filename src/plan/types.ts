@@ -29,26 +29,24 @@ export interface BackupStep {
   created?: string[];
 }
 
-export interface DirectoryStep {
-  kind: 'directory';
+/** Where a file or folder goes, with the mode and owner it gets (uid/gid undefined under --root when unknown). */
+export interface PathOwnership {
   path: string;
   mode: number;
   owner: string;
   group: string;
   uid: number | undefined;
   gid: number | undefined;
+}
+
+export interface DirectoryStep extends PathOwnership {
+  kind: 'directory';
   action: 'create' | 'unchanged';
   why: string;
 }
 
-export interface FileStep {
+export interface FileStep extends PathOwnership {
   kind: 'file';
-  path: string;
-  mode: number;
-  owner: string;
-  group: string;
-  uid: number | undefined;
-  gid: number | undefined;
   action: FileAction;
   /** The bytes to write. Never printed for secret files. */
   content: string;
