@@ -22,7 +22,7 @@ import { loadConfig, missingConnectionValues, type ProfileOptions } from './load
 import { configPathProblems } from '../preflight/config-paths.js';
 import { throwProblems } from '../preflight/problems.js';
 import { printWarnings } from '../text/output.js';
-import { parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
+import { keptTlsChoice, parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
 import { certificateNames } from '../plan/tls.js';
 import { settingList } from '../settings/listen.js';
 
@@ -73,7 +73,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   for (const cidr of allowFrom) {
     if (!isCidr(cidr)) throw new InputError(`--allow-from ${cidr}: not an IPv4/IPv6 address or CIDR; use e.g. 10.0.0.0/8`, '--allow-from');
   }
-  const tls = parseTlsFlags(opts);
+  const askedTls = parseTlsFlags(opts);
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
   if (root && !(await ctx.system.stat(root))?.isDirectory) {
     throw new InputError(`--root ${opts.root}: no such folder; create it (with etc/os-release inside) or fix the path`, '--root');
@@ -91,6 +91,9 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
   const release = dryRun ? async () => {} : await acquireLock(root ? join(root, '.pgb-setup.lock') : ctx.hostLockPath, (l) => progress(`! ${l}`));
   try {
     let facts = await detectFacts(system, { root, isRoot });
+    const paths = tlsPaths(facts.distro.iniPath);
+    const tls = keptTlsChoice(askedTls, facts.ini?.content, paths, await system.exists(paths.caKey), facts.live);
+    if (tls.kept) ctx.stderr.write(`note: ${tls.kept}\n`);
     let answers: Layer | undefined;
     const prepare = async (): Promise<Prepared> => {
       const config = await configFor(environment, opts, ctx, facts, allowFrom, answers, tls);

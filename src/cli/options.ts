@@ -24,6 +24,7 @@ export function withTlsOptions(cmd: Command, forApply: boolean): Command {
     .option('--sslrootcert <path>', 'where app hosts keep the CA file (default /etc/ssl/pgbouncer/ca.crt)');
   if (forApply) {
     cmd
+      .option('--no-tls', 'turn client and server TLS off (a re-run without TLS options keeps the TLS pgb-setup installed)')
       .option('--tls-name <name>', 'one more host name or address for the self-signed certificate (repeatable)', collect, [])
       .option('--server-tls-ca <file>', "the CA that signed PostgreSQL's certificate: pgbouncer verifies the server (server_tls_sslmode verify-full)");
   }

@@ -140,5 +140,5 @@ export function tlsDroppedWarning(currentIni: string | undefined, newSslmode: st
   const before = /^\s*client_tls_sslmode\s*=\s*(\S+)/im.exec(currentIni ?? '')?.[1]?.toLowerCase();
   if (!before || before === 'disable') return undefined;
   if (newSslmode !== undefined && newSslmode !== 'disable') return undefined;
-  return `client TLS is switched OFF by this run (client_tls_sslmode ${before} -> ${newSslmode ?? 'disable'}): the --tls options were not given; re-run with the same --tls options as before to keep TLS and pgbouncer's HBA rules`;
+  return `client TLS is switched OFF by this run (client_tls_sslmode ${before} -> ${newSslmode ?? 'disable'}): to keep TLS and pgbouncer's HBA rules, re-run with the --tls options (or without --no-tls)`;
 }
