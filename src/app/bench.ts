@@ -2,7 +2,7 @@ import type { Context } from '../system/context.js';
 import type { BenchOptions } from '../ops/bench.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 
-export type BenchCommandOptions = BenchOptions & ProfileOptions;
+type BenchCommandOptions = BenchOptions & ProfileOptions;
 
 /**
  * `pgb-setup bench <environment>`: direct vs pgbouncer, or with --processes 1 process vs N. The

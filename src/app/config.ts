@@ -3,7 +3,7 @@ import { explainConfig } from '../profile/resolve.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 import { formatTable, printWarnings } from '../text/output.js';
 
-export interface ConfigOptions extends ProfileOptions {
+interface ConfigOptions extends ProfileOptions {
   explain?: boolean;
   json?: boolean;
 }

@@ -7,8 +7,8 @@ import { defaultEnvironment } from './default-environment.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 
 export type HashUserCommandOptions = HashUserOptions & ProfileOptions;
-export type UsersCheckCommandOptions = UsersCheckOptions & ProfileOptions;
-export type AuthQueryCommandOptions = AuthQueryOptions & ProfileOptions;
+type UsersCheckCommandOptions = UsersCheckOptions & ProfileOptions;
+type AuthQueryCommandOptions = AuthQueryOptions & ProfileOptions;
 
 /** `pgb-setup hash-user <username> [environment]`: the flags checked, then the profile if one is needed. */
 export async function runHashUser(username: string, environment: string | undefined, opts: HashUserCommandOptions, ctx: Context, deps: Partial<HashUserDeps> = {}): Promise<number> {

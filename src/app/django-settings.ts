@@ -5,7 +5,7 @@ import { printWarnings } from '../text/output.js';
 import { defaultEnvironment } from './default-environment.js';
 import { parseTlsFlags, tlsLayer, tlsPaths, type TlsFlags } from '../profile/tls-layer.js';
 
-export interface PrintDjangoSettingsOptions extends ProfileOptions, TlsFlags {
+interface PrintDjangoSettingsOptions extends ProfileOptions, TlsFlags {
   engine?: DjangoEngine;
   envStyle?: EnvStyle;
   format?: 'python' | 'env';

@@ -5,7 +5,7 @@ import { processCount } from '../ops/group.js';
 import type { ResolvedConfig } from '../profile/resolve.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 
-export type HealthCommandOptions = HealthOptions & ProfileOptions;
+type HealthCommandOptions = HealthOptions & ProfileOptions;
 
 /**
  * `pgb-setup health [environment]`: the Nagios verdict. Bad flags and a profile that does not load

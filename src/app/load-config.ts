@@ -18,7 +18,7 @@ export interface ProfileOptions {
   pgbouncerVersion?: string;
 }
 
-export interface LoadConfigExtras {
+interface LoadConfigExtras {
   hostPaths?: HostPaths;
   /** Known pgbouncer version from host facts (skips detection). */
   detectedVersion?: string;
@@ -37,7 +37,7 @@ export function readEnvFile(path: string): Record<string, string> {
   return parseEnvFile(readInputBytes(path, `--env-file ${path}`, ENV_FILE_MAX_BYTES), path);
 }
 
-export function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
+function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
   const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS)];
   if (extras.facts) layers.push(extras.facts);
   layers.push(loadBuiltinProfile(environment));
@@ -51,7 +51,7 @@ export function profileLayers(environment: string, opts: ProfileOptions, ctx: Co
 }
 
 /** The pgbouncer version to render for: the flag, else the installed binary, else the oldest we support. */
-export async function targetVersion(opts: ProfileOptions, ctx: Context, detected?: string, noLiveDetection = false): Promise<TargetVersion & { warning?: string }> {
+async function targetVersion(opts: ProfileOptions, ctx: Context, detected?: string, noLiveDetection = false): Promise<TargetVersion & { warning?: string }> {
   if (opts.pgbouncerVersion !== undefined) {
     const v = parseVersionArg(opts.pgbouncerVersion);
     const version = `${v.major}.${v.minor}.${v.patch}`;

@@ -9,7 +9,7 @@ import { loadConfig, missingConnectionValues, type ProfileOptions } from './load
 import { printWarnings } from '../text/output.js';
 import { checkOutDir, checkTargets } from '../system/out-dir.js';
 
-export interface RenderOptions extends ProfileOptions {
+interface RenderOptions extends ProfileOptions {
   out: string;
   processes?: string;
   peers?: boolean;

@@ -16,7 +16,7 @@ import { systemctlStart } from '../system/systemctl.js';
 import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { formatTable } from '../text/output.js';
 
-export interface RollbackOptions {
+interface RollbackOptions {
   list?: boolean;
   root?: string;
   json?: boolean;

@@ -26,7 +26,7 @@ import { keptTlsChoice, parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type 
 import { certificateNames } from '../plan/tls.js';
 import { settingList } from '../settings/listen.js';
 
-export interface ApplyOptions extends ProfileOptions, TlsFlags {
+interface ApplyOptions extends ProfileOptions, TlsFlags {
   dryRun?: boolean;
   json?: boolean;
   root?: string;
@@ -164,7 +164,7 @@ async function configFor(environment: string, opts: ApplyOptions, ctx: Context, 
 }
 
 /** One instance per pgbouncer process: the single pgbouncer.ini, or pgbouncer-<n>.ini for --processes. */
-export function instancesFor(config: ResolvedConfig, facts: HostFacts, opts: Pick<ApplyOptions, 'processes' | 'peers'>): Instance[] {
+function instancesFor(config: ResolvedConfig, facts: HostFacts, opts: Pick<ApplyOptions, 'processes' | 'peers'>): Instance[] {
   const count = parseProcesses(opts.processes, availableParallelism());
   if (count === 1) return [{ id: undefined, iniPath: facts.distro.iniPath, content: renderPgbouncerIni(config), config }];
   return splitIntoProcesses(config, count, facts.distro.iniPath, { peers: opts.peers !== false }).map((p) => ({

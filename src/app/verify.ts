@@ -3,7 +3,7 @@ import { checkVerifyRoot, reportVerify, verifyChecks as runChecks } from '../ops
 import type { VerifyOptions } from '../ops/verify/types.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 
-export type VerifyCommandOptions = VerifyOptions & ProfileOptions;
+type VerifyCommandOptions = VerifyOptions & ProfileOptions;
 
 /** The checklist for an environment: --root checked, the profile loaded, every check run. */
 export async function verifyChecks(environment: string, opts: VerifyCommandOptions, ctx: Context): ReturnType<typeof runChecks> {

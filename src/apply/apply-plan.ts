@@ -11,21 +11,21 @@ import { tryLogin, waitForListen } from '../system/net.js';
 import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
-export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
+type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'rolled-back';
 
-export interface StepResult {
+interface StepResult {
   kind: Step['kind'];
   target: string;
   status: StepStatus;
   detail?: string;
 }
 
-export interface ApplyResult {
+interface ApplyResult {
   changed: boolean;
   results: StepResult[];
 }
 
-export interface ApplyDeps {
+interface ApplyDeps {
   system: System;
   facts: HostFacts;
   /** The app user's password, for the candidate and final logins (never logged). */

@@ -52,7 +52,7 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** The manifest, or why it cannot be used (one line). */
-export function parseManifest(bytes: Uint8Array): BackupManifest | string {
+function parseManifest(bytes: Uint8Array): BackupManifest | string {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -105,7 +105,7 @@ export async function untrustedFolder(system: System, dir: string): Promise<stri
 }
 
 /** A backup's manifest, or why it cannot be used. Reads one small file; never follows a link. */
-export async function readBackupManifest(system: System, dir: string): Promise<BackupManifest | string> {
+async function readBackupManifest(system: System, dir: string): Promise<BackupManifest | string> {
   let got;
   try {
     got = await system.readManaged(posix.join(dir, 'manifest.json'), MAX_MANIFEST_BYTES);

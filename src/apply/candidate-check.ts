@@ -26,7 +26,7 @@ export function overrideIniSettings(text: string, overrides: Record<string, stri
   return `${[...out, ...missing.map(([k, v]) => `${k} = ${v}`)].join('\n')}\n`;
 }
 
-export interface CandidateInput {
+interface CandidateInput {
   system: System;
   binary: string;
   ini: string;

@@ -17,7 +17,7 @@ import type { System } from '../system/system.js';
 
 const MAX_PEM_BYTES = 1024 * 1024;
 
-export interface PrepareTlsInput {
+interface PrepareTlsInput {
   /** The system the files are read from (under --root: the folder). */
   target: System;
   /** This machine: runs openssl and reads the user's own files (paths as typed, relative to cwd). */

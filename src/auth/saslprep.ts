@@ -15,7 +15,7 @@
  * The tables below are RFC 3454's, written as inclusive hexadecimal code point ranges.
  */
 
-export type SaslprepResult =
+type SaslprepResult =
   | { ok: true; value: string }
   | { ok: false; reason: 'not-well-formed' | 'empty' | 'prohibited' | 'unassigned' | 'bidi' };
 

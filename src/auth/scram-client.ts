@@ -14,7 +14,7 @@ const GS2_HEADER_B64 = 'biws';
 
 export class ScramProtocolError extends Error {}
 
-export interface ClientFirst {
+interface ClientFirst {
   clientNonce: string;
   /** What goes into SASLInitialResponse. */
   message: string;
@@ -28,7 +28,7 @@ export function clientFirst(clientNonce: string = randomBytes(18).toString('base
   return { clientNonce, bare, message: `n,,${bare}` };
 }
 
-export interface ServerFirst {
+interface ServerFirst {
   nonce: string;
   salt: Buffer;
   iterations: number;
@@ -55,7 +55,7 @@ export function parseServerFirst(raw: string, clientNonce: string): ServerFirst 
   return { nonce, salt, iterations, raw };
 }
 
-export interface ClientFinal {
+interface ClientFinal {
   message: string;
   /** The server signature a genuine server (one holding our ServerKey) must send back. */
   expectedServerSignature: Buffer;

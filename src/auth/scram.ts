@@ -3,20 +3,20 @@ import { InputError } from '../text/errors.js';
 import { isWellFormedUnicode, saslprep } from './saslprep.js';
 
 /** PostgreSQL defaults (src/include/common/scram-common.h). */
-export const SCRAM_DEFAULT_ITERATIONS = 4096;
-export const SCRAM_DEFAULT_SALT_LEN = 16;
+const SCRAM_DEFAULT_ITERATIONS = 4096;
+const SCRAM_DEFAULT_SALT_LEN = 16;
 /** SHA-256 output; StoredKey and ServerKey must decode to exactly this many bytes. */
-export const SCRAM_KEY_LEN = 32;
+const SCRAM_KEY_LEN = 32;
 /**
  * The iteration counts pgb-setup reads and writes. PostgreSQL 16 lets scram_iterations go up to
  * 2^31-1, but every login pays the PBKDF2 rounds (100,000 take about 55 ms here; 2^31-1 took a
  * PostgreSQL backend 10 uncancellable minutes), so a verifier from a file or a server above this
  * bound is refused instead of computed.
  */
-export const SCRAM_MIN_ITERATIONS = 1;
+const SCRAM_MIN_ITERATIONS = 1;
 export const SCRAM_MAX_ITERATIONS = 100_000;
 
-export interface ScramSecretOptions {
+interface ScramSecretOptions {
   /** PBKDF2 iteration count, default 4096. */
   iterations?: number;
   /** Salt bytes; a fresh random 16-byte salt when omitted. */
@@ -104,7 +104,7 @@ export function decodeCanonicalBase64(text: string): Buffer | undefined {
   return bytes.toString('base64') === text ? bytes : undefined;
 }
 
-export interface ScramSecretShape {
+interface ScramSecretShape {
   /** The iteration count as written (may be out of range, negative or huge). */
   iterationsText: string;
   /** True when the count is a plain decimal from 1 to SCRAM_MAX_ITERATIONS. */

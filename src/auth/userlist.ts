@@ -47,7 +47,7 @@ export interface Userlist {
   trailingNewline: boolean;
 }
 
-export interface ParseUserlistOptions {
+interface ParseUserlistOptions {
   /** Name used in error messages and as the error field, default `userlist.txt`. */
   name?: string;
 }

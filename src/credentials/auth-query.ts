@@ -38,12 +38,12 @@ export interface AuthQueryOptions extends PgAdminFlags, PgbouncerFlags {
   reload?: boolean;
 }
 
-export interface AuthQuerySpec {
+interface AuthQuerySpec {
   authUser: string;
   schema: string;
 }
 
-export const LOOKUP_FUNCTION = 'user_lookup';
+const LOOKUP_FUNCTION = 'user_lookup';
 const SIMPLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** A name as it may appear in a one-line error: JSON-quoted, line breaks and control characters escaped. */
@@ -51,7 +51,7 @@ function shown(name: string): string {
   return JSON.stringify(name.slice(0, 80)).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export function validateSimpleName(name: string, flag: string): void {
+function validateSimpleName(name: string, flag: string): void {
   if (!SIMPLE_NAME.test(name)) {
     throw new InputError(`${flag}: ${shown(name)} must be a lower-case SQL name (a-z, 0-9, _; not starting with a digit; at most 63 bytes)`, flag);
   }
@@ -69,7 +69,7 @@ const UNSAFE_IN_A_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbf
  * line break would start live SQL or a new setting. So: no control or line-separator characters,
  * no surrounding spaces (pgbouncer.ini trims them), at most 63 bytes.
  */
-export function validateDbname(name: string, flag: string): void {
+function validateDbname(name: string, flag: string): void {
   if (name === '' || UNSAFE_IN_A_LINE.test(name) || name !== name.trim()) {
     throw new InputError(`${flag}: ${shown(name)} is not a database name pgb-setup can write safely (no line breaks, control characters or surrounding spaces); give the plain name`, flag);
   }
@@ -155,7 +155,7 @@ COMMIT;
 }
 
 /** pgbouncer.ini lines for this mode. */
-export function authQuerySettings(spec: AuthQuerySpec, dbnames: readonly string[]): string[] {
+function authQuerySettings(spec: AuthQuerySpec, dbnames: readonly string[]): string[] {
   const lines = [`auth_user = ${spec.authUser}`, `auth_query = ${authQuerySetting(spec)}`];
   if (dbnames.length === 1) lines.push(`auth_dbname = ${dbnames[0]}`);
   return lines;

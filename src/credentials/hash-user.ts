@@ -99,7 +99,7 @@ export function validateRoleName(name: string): void {
   if (problem) throw new InputError(`user name ${problem}`, 'username');
 }
 
-export function parseIterations(text: string | undefined): number {
+function parseIterations(text: string | undefined): number {
   const t = text ?? '4096';
   if (!/^\d{1,10}$/.test(t) || !iterationsInRange(Number(t))) {
     throw new InputError(
@@ -110,7 +110,7 @@ export function parseIterations(text: string | undefined): number {
   return Number(t);
 }
 
-export function makeSecret(user: string, password: string, method: SecretMethod, iterations: number): string {
+function makeSecret(user: string, password: string, method: SecretMethod, iterations: number): string {
   return method === 'md5' ? md5Secret(user, password) : scramSecret(password, { iterations });
 }
 
@@ -132,7 +132,7 @@ function reloadHint(target: PgbouncerTarget): string {
 }
 
 /** The secret's kind and cost, from the flags: checked before any profile is loaded. */
-export interface HashUserRequest {
+interface HashUserRequest {
   method: SecretMethod;
   iterations: number;
 }

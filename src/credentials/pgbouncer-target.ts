@@ -29,7 +29,7 @@ export interface PgbouncerTarget {
   loginDb: string | undefined;
 }
 
-export const ADMIN_PASSWORD_ENV = 'PGBOUNCER_ADMIN_PASSWORD';
+const ADMIN_PASSWORD_ENV = 'PGBOUNCER_ADMIN_PASSWORD';
 
 
 export function resolvePgbouncerTarget(flags: PgbouncerFlags, ctx: Context, config?: ResolvedConfig): PgbouncerTarget {

@@ -18,7 +18,7 @@ export interface ReloadOutcome {
 }
 
 /** Bound on each wait on the admin console here (login, RELOAD, close): a console that never answers must not hang the command after the userlist was written. */
-export const CONSOLE_WAIT_MS = 10_000;
+const CONSOLE_WAIT_MS = 10_000;
 
 /** `p`, or a rejection after `ms` (then `onTimeout` runs, to drop the connection). */
 async function within<T>(p: Promise<T>, ms: number, message: string, onTimeout: () => void = () => {}): Promise<T> {
@@ -43,7 +43,7 @@ async function drop(client: SqlClient): Promise<void> {
 }
 
 /** Raised when a RELOAD was sent but pgbouncer did not confirm it in time: it may or may not have reloaded. */
-export class ReloadUnconfirmed extends Error {}
+class ReloadUnconfirmed extends Error {}
 
 async function viaConsole(target: PgbouncerTarget, connect: Connect, waitMs: number): Promise<ReloadOutcome> {
   const login = target.console!;

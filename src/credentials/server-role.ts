@@ -12,7 +12,7 @@ import { isValidScramSecret } from '../auth/scram.js';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { errorText, quoteIdent, quoteLiteral, type SqlClient } from '../facts/pg-admin.js';
 
-export interface RoleState {
+interface RoleState {
   name: string;
   canLogin: boolean;
   superuser: boolean;
@@ -48,7 +48,7 @@ export async function currentRole(client: SqlClient): Promise<{ name: string; su
 /** The only characters a well-formed SCRAM or MD5 verifier has (so it is safe inside '...'). */
 const VERIFIER_CHARS = /^[A-Za-z0-9+/=$:-]+$/;
 
-export function assertSendableVerifier(secret: string): void {
+function assertSendableVerifier(secret: string): void {
   const ok = (isValidScramSecret(secret) || isValidMd5Secret(secret)) && VERIFIER_CHARS.test(secret);
   if (!ok) {
     throw new InputError(
@@ -58,7 +58,7 @@ export function assertSendableVerifier(secret: string): void {
   }
 }
 
-export interface SetSecretResult {
+interface SetSecretResult {
   /** 'read-back': pg_authid holds exactly the secret. 'unverified': pg_authid was not readable. */
   check: 'read-back' | 'unverified';
 }

@@ -8,7 +8,7 @@ import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { FileStat, System } from '../system/system.js';
 
 /** userlist.txt always gets 0600: only its owner (the pgbouncer service user) reads it. */
-export const USERLIST_MODE = 0o600;
+const USERLIST_MODE = 0o600;
 
 export interface UserlistFile {
   path: string;

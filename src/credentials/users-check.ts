@@ -20,9 +20,9 @@ export interface UsersCheckOptions extends PgAdminFlags {
   json?: boolean;
 }
 
-export type DriftStatus = 'match' | 'differs' | 'missing';
+type DriftStatus = 'match' | 'differs' | 'missing';
 
-export interface DriftResult {
+interface DriftResult {
   user: string;
   status: DriftStatus;
   /** Why, in words; never contains a secret. */
@@ -31,7 +31,7 @@ export interface DriftResult {
   line: number;
 }
 
-export interface StoredRole {
+interface StoredRole {
   password: string | null;
   canLogin: boolean;
   validUntil: Date | null;

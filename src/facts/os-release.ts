@@ -26,7 +26,7 @@ export interface OsRelease {
 }
 
 /** Where os-release(5) says to look, in order. */
-export const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
+const OS_RELEASE_PATHS = ['/etc/os-release', '/usr/lib/os-release'] as const;
 
 const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DQ_ESCAPABLE = new Set(['"', '\\', '$', '`']);

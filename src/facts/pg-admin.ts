@@ -63,7 +63,7 @@ export function resolvePgTarget(flags: PgAdminFlags, ctx: Context, config?: Reso
 }
 
 /** Where packaged PostgreSQL puts its unix socket: Debian/Ubuntu, RHEL/Fedora, upstream's default. */
-export const LOCAL_SOCKET_DIRS = ['/var/run/postgresql', '/run/postgresql', '/tmp'];
+const LOCAL_SOCKET_DIRS = ['/var/run/postgresql', '/run/postgresql', '/tmp'];
 
 /** Whether the command line or the environment names an admin role or password (PG* credentials). */
 export function adminCredentialsGiven(flags: PgAdminFlags, ctx: Context): boolean {
@@ -177,7 +177,7 @@ export const connectPg: Connect = async (target, password) => {
   return client as unknown as SqlClient;
 };
 
-export function connectError(e: unknown, target: PgTarget): RuntimeError {
+function connectError(e: unknown, target: PgTarget): RuntimeError {
   const code = (e as { code?: string })?.code;
   const where = describePg(target);
   let err: RuntimeError;

@@ -2,14 +2,14 @@ import type { System } from '../system/system.js';
 import { parsePgbouncerVersion } from '../settings/pgbouncer-version.js';
 
 /** The pgbouncer a command would run, and the version it says it is. */
-export interface PgbouncerBinary {
+interface PgbouncerBinary {
   binary: string;
   /** x.y.z, or undefined when `--version` printed none. */
   version: string | undefined;
 }
 
 /** What `BINARY --version` says (on stdout or stderr), as x.y.z. */
-export async function pgbouncerVersionOf(system: System, binary: string): Promise<{ version: string | undefined; exitCode: number }> {
+async function pgbouncerVersionOf(system: System, binary: string): Promise<{ version: string | undefined; exitCode: number }> {
   const r = await system.exec(binary, ['--version']);
   const v = parsePgbouncerVersion(`${r.stdout}\n${r.stderr}`);
   return { version: v ? `${v.major}.${v.minor}.${v.patch}` : undefined, exitCode: r.exitCode };

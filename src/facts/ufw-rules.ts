@@ -11,7 +11,7 @@ export interface UfwRule {
   v6: boolean;
 }
 
-export function parseUfwRules(text: string, v6: boolean): UfwRule[] {
+function parseUfwRules(text: string, v6: boolean): UfwRule[] {
   const rules: UfwRule[] = [];
   for (const line of text.split('\n')) {
     const m = /^### tuple ### (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)/.exec(line);

@@ -55,7 +55,7 @@ function withSettings(config: ResolvedConfig, overrides: Record<string, SettingV
  * The profile's config moved into `dir` on loopback `port`: sockets, pidfile, logfile and auth_file
  * under `dir`, DBUSER allowed to read the console, auth through the plain auth_file.
  */
-export function throwawayConfig(config: ResolvedConfig, dir: string, port: number): ResolvedConfig {
+function throwawayConfig(config: ResolvedConfig, dir: string, port: number): ResolvedConfig {
   const user = config.profile.database.user;
   const stats = setting(config, 'stats_users');
   const statsUsers = [...new Set([...(Array.isArray(stats) ? stats.map(String) : typeof stats === 'string' && stats ? stats.split(',').map((s) => s.trim()) : []), ...(user ? [user] : [])])];
@@ -77,7 +77,7 @@ export function throwawayConfig(config: ResolvedConfig, dir: string, port: numbe
   );
 }
 
-export interface Throwaway {
+interface Throwaway {
   label: string;
   processes: number;
   port: number;
@@ -206,7 +206,7 @@ async function start(system: System, binary: string, t: Throwaway, runAs: RunAs 
 }
 
 /** What the flags ask for and the pgbouncer they name, checked before any profile is loaded. */
-export interface BenchProcessesRequest {
+interface BenchProcessesRequest {
   bounds: ReturnType<typeof parseBounds>;
   n: number;
   workload: NonNullable<BenchOptions['workload']>;
@@ -373,7 +373,7 @@ export function formatProcesses(r: ProcessesReport): string {
   );
 }
 
-export function processesJson(r: ProcessesReport): object {
+function processesJson(r: ProcessesReport): object {
   const run = (x: ProcessesRun) => ({
     processes: x.processes,
     address: x.address,

@@ -38,9 +38,9 @@ export interface BenchOptions {
   serviceUser?: string;
 }
 
-export const BENCH_LIMITS = { clients: { min: 1, max: 64, default: 4 }, seconds: { min: 1, max: 60, default: 5 }, scale: { min: 1, max: 100, default: 1 } };
+const BENCH_LIMITS = { clients: { min: 1, max: 64, default: 4 }, seconds: { min: 1, max: 60, default: 5 }, scale: { min: 1, max: 100, default: 1 } };
 
-export type BenchTarget = 'direct' | 'pgbouncer';
+type BenchTarget = 'direct' | 'pgbouncer';
 export type BenchConnections = 'new' | 'persistent';
 
 export interface PgbenchFigures {
@@ -129,7 +129,7 @@ export function parseBounds(opts: BenchOptions): { clients: number; seconds: num
 }
 
 /** What the flags ask for, checked before any profile is loaded. */
-export interface BenchRequest {
+interface BenchRequest {
   bounds: ReturnType<typeof parseBounds>;
   workload: NonNullable<BenchOptions['workload']>;
 }
@@ -236,7 +236,7 @@ export function formatBench(r: BenchReport): string {
   );
 }
 
-export function benchJson(r: BenchReport): object {
+function benchJson(r: BenchReport): object {
   return {
     workload: r.workload,
     clients: r.clients,

@@ -8,11 +8,11 @@ import type { ConsoleResult, ConsoleRow, ConsoleValue } from './console.js';
 import { ADMIN_DB, type Snapshot } from './pools.js';
 
 /** More than any pgbouncer can have: max_client_conn is an int, but file descriptors end far below this. */
-export const MAX_COUNT = 10_000_000;
+const MAX_COUNT = 10_000_000;
 /** maxwait in seconds: about three years. A waiting client older than that is not a measurement. */
-export const MAX_WAIT_SECONDS = 100_000_000;
+const MAX_WAIT_SECONDS = 100_000_000;
 /** SHOW STATS rates and mean times (µs): 10^15 is beyond any real figure and still prints without an exponent. */
-export const MAX_STAT = 1e15;
+const MAX_STAT = 1e15;
 
 const POOL_COUNTS = ['cl_active', 'cl_waiting', 'sv_active', 'sv_idle'] as const;
 const DECIMAL = /^\d{1,30}(\.\d{1,30})?$/;

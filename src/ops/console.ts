@@ -39,7 +39,7 @@ export interface ConsoleTarget {
 }
 
 /** `limit`: the answer went past a size cap (console-guard.ts). */
-export type ConsoleFailure = 'unreachable' | 'login' | 'command' | 'limit';
+type ConsoleFailure = 'unreachable' | 'login' | 'command' | 'limit';
 
 /** Why the console could not answer; `kind` decides the exit code a caller uses. */
 export class ConsoleError extends Error {
@@ -53,7 +53,7 @@ export class ConsoleError extends Error {
   }
 }
 
-export interface ConsoleSession {
+interface ConsoleSession {
   show(command: string): Promise<ConsoleResult>;
   close(): Promise<void>;
 }
@@ -95,7 +95,7 @@ function convert(value: unknown, field: FieldDef | undefined): ConsoleValue {
   return text;
 }
 
-export interface SessionOptions {
+interface SessionOptions {
   /** Ends the session at once (e.g. SIGTERM while a scrape is in flight). */
   signal?: AbortSignal;
   limits?: ConsoleLimits;
@@ -116,7 +116,7 @@ interface Socketish {
  * an answer, the server's goodbye after Terminate). The server's bytes pass a guard (rows, message
  * and session size caps) before node-postgres buffers them.
  */
-export async function openConsole(target: ConsoleTarget, options: SessionOptions = {}): Promise<ConsoleSession> {
+async function openConsole(target: ConsoleTarget, options: SessionOptions = {}): Promise<ConsoleSession> {
   const seconds = `${Math.round(target.timeoutMs / 100) / 10}s`;
   let socket: Socketish | undefined;
   let stopped: ConsoleError | undefined;

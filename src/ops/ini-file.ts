@@ -78,7 +78,7 @@ export function parseIniFile(text: string): IniFile {
 }
 
 /** Values compared loosely where pgbouncer does: whitespace runs, list spacing, enum case. */
-export function normaliseValue(section: string, key: string, value: string): string {
+function normaliseValue(section: string, key: string, value: string): string {
   let v = value.trim().replace(/\s+/g, ' ');
   if (section === 'pgbouncer') {
     if (/^(admin_users|stats_users|listen_addr|ignore_startup_parameters|track_extra_parameters)$/.test(key)) {
@@ -89,7 +89,7 @@ export function normaliseValue(section: string, key: string, value: string): str
   return v;
 }
 
-export interface IniDifference {
+interface IniDifference {
   section: string;
   key: string;
   disk: string | undefined;

@@ -52,7 +52,7 @@ export interface DatabaseStats {
 }
 
 /** `PgBouncer 1.24.1` → [1, 24, 1]. */
-export function parseConsoleVersion(text: string | undefined): [number, number, number] | undefined {
+function parseConsoleVersion(text: string | undefined): [number, number, number] | undefined {
   const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text ?? '');
   return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
 }

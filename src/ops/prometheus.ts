@@ -34,7 +34,7 @@ interface Family {
 }
 
 /** SHOW LISTS `list` → exporter metric (no labels). */
-export const LIST_METRICS: Record<string, [string, string]> = {
+const LIST_METRICS: Record<string, [string, string]> = {
   databases: ['pgbouncer_databases', 'Databases pgbouncer knows'],
   users: ['pgbouncer_users', 'Users pgbouncer knows'],
   pools: ['pgbouncer_pools', 'Pools (database, user pairs)'],
@@ -48,13 +48,13 @@ export const LIST_METRICS: Record<string, [string, string]> = {
   dns_queries: ['pgbouncer_in_flight_dns_queries', 'DNS queries in flight'],
 };
 
-export const CONFIG_METRICS: Record<string, [string, string]> = {
+const CONFIG_METRICS: Record<string, [string, string]> = {
   max_client_conn: ['pgbouncer_config_max_client_connections', 'max_client_conn: client connections pgbouncer accepts'],
   max_user_connections: ['pgbouncer_config_max_user_connections', 'max_user_connections: server connections per user'],
 };
 
 /** SHOW DATABASES column(s) → pgbouncer_databases_<suffix>. reserve_pool was renamed reserve_pool_size in 1.24. */
-export const DATABASE_METRICS: [string[], string, string][] = [
+const DATABASE_METRICS: [string[], string, string][] = [
   [['pool_size'], 'pool_size', 'Server connections a pool of this database may open'],
   [['reserve_pool_size', 'reserve_pool'], 'reserve_pool', 'Extra server connections after reserve_pool_timeout'],
   [['max_connections'], 'max_connections', 'max_db_connections for this database (0 = no limit)'],
@@ -62,10 +62,10 @@ export const DATABASE_METRICS: [string[], string, string][] = [
   [['paused'], 'paused', '1 while the database is paused'],
   [['disabled'], 'disabled', '1 while the database is disabled'],
 ];
-export const DATABASE_LABELS = ['name', 'host', 'port', 'database', 'force_user', 'pool_mode'] as const;
+const DATABASE_LABELS = ['name', 'host', 'port', 'database', 'force_user', 'pool_mode'] as const;
 
 /** SHOW POOLS column → pgbouncer_pools_<suffix>; `scale` applied to the value. */
-export const POOL_METRICS: [string, string, string][] = [
+const POOL_METRICS: [string, string, string][] = [
   ['cl_active', 'client_active_connections', 'Clients linked to a server or idle, able to run queries'],
   ['cl_active_cancel_req', 'client_active_cancel_connections', 'Clients that forwarded a cancel request and wait for the answer'],
   ['cl_waiting', 'client_waiting_connections', 'Clients waiting for a server connection'],
@@ -80,7 +80,7 @@ export const POOL_METRICS: [string, string, string][] = [
 ];
 
 /** SHOW STATS total_* column → metric suffix, microseconds-to-seconds, and whether exporter ≤ 0.10 had it. */
-export const STATS_METRICS: [string, string, boolean, boolean, string][] = [
+const STATS_METRICS: [string, string, boolean, boolean, string][] = [
   ['total_query_count', 'queries_pooled_total', false, true, 'SQL queries pooled'],
   ['total_query_time', 'queries_duration_seconds_total', true, true, 'Seconds spent connected to PostgreSQL running queries'],
   ['total_received', 'received_bytes_total', false, true, 'Bytes received from clients'],
@@ -146,7 +146,7 @@ export function snapshotMetrics(snap: Snapshot, options: { legacyStatsNames?: bo
 }
 
 /** One process of a --processes group: its snapshot, or undefined when it did not answer. */
-export interface ProcessSnapshot {
+interface ProcessSnapshot {
   process: number;
   snapshot: Snapshot | undefined;
 }

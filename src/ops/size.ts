@@ -13,7 +13,7 @@ import { InputError, InputErrors } from '../text/errors.js';
 import { fmt } from './pools.js';
 import { printable } from '../text/printable.js';
 
-export interface SizeInputs {
+interface SizeInputs {
   /** λ: peak transactions per second. */
   tps: number;
   /** W: mean seconds a transaction holds a server connection. */
@@ -34,7 +34,7 @@ export interface SizeInputs {
   extraClients: number;
 }
 
-export interface SizeStep {
+interface SizeStep {
   title: string;
   working: string;
 }
@@ -46,7 +46,7 @@ export interface SizeRecommendation {
   max_client_conn?: number;
 }
 
-export interface SizeResult {
+interface SizeResult {
   inputs: SizeInputs;
   /** L = λW, unrounded. */
   busy: number;
@@ -61,8 +61,8 @@ export interface SizeResult {
   warnings: string[];
 }
 
-export const RESERVE_FRACTION = 0.2;
-export const MAX_XACT_SECONDS = 60;
+const RESERVE_FRACTION = 0.2;
+const MAX_XACT_SECONDS = 60;
 
 const n = (x: number) => fmt(x, 6);
 const int = (x: number) => x.toLocaleString('en-US');
@@ -223,7 +223,7 @@ export interface SizeFlags {
   extraClients?: string;
 }
 
-export const RULES: Record<keyof SizeFlags, NumberRule> = {
+const RULES: Record<keyof SizeFlags, NumberRule> = {
   tps: { flag: '--tps', above: 0, max: 10_000_000, unit: 'transactions per second' },
   xactSeconds: {
     flag: '--xact-seconds',
@@ -316,7 +316,7 @@ export interface CurrentSettings {
   values: Partial<Record<keyof SizeRecommendation, number>>;
 }
 
-export function setFlags(r: SizeRecommendation): string {
+function setFlags(r: SizeRecommendation): string {
   return Object.entries(r)
     .map(([k, v]) => `--set ${k}=${v}`)
     .join(' ');

@@ -24,7 +24,7 @@ export interface StatsOptions extends ConsoleFlags {
   processes?: string;
 }
 
-export const STATS_COMMANDS = {
+const STATS_COMMANDS = {
   version: 'SHOW VERSION',
   pools: 'SHOW POOLS',
   stats: 'SHOW STATS',
@@ -33,7 +33,7 @@ export const STATS_COMMANDS = {
   config: 'SHOW CONFIG',
 } as const;
 
-export async function takeSnapshot(target: ResolvedTarget, signal?: AbortSignal): Promise<Snapshot & { takenAt: string }> {
+async function takeSnapshot(target: ResolvedTarget, signal?: AbortSignal): Promise<Snapshot & { takenAt: string }> {
   const takenAt = new Date().toISOString();
   const snap = await consoleSnapshot(target, STATS_COMMANDS, signal ? { signal } : {});
   return { ...snap, takenAt };
@@ -49,7 +49,7 @@ function table(title: string, result: ConsoleResult, columns: [string, string | 
   return `${title}\n${formatTable([present.map(([h]) => h), ...rows])}`;
 }
 
-export function formatStatsTable(snap: Snapshot & { takenAt: string }, where: string): string {
+function formatStatsTable(snap: Snapshot & { takenAt: string }, where: string): string {
   const ms = (col: string) => (r: Record<string, unknown>) => {
     const v = num(r as never, col);
     return v === undefined ? '' : fmt(v / 1000, 3);
@@ -78,7 +78,7 @@ export function formatStatsTable(snap: Snapshot & { takenAt: string }, where: st
   return parts.join('\n');
 }
 
-export function statsJson(snap: Snapshot & { takenAt: string }, where: string): object {
+function statsJson(snap: Snapshot & { takenAt: string }, where: string): object {
   const lists: Record<string, number | null> = {};
   for (const r of snap.lists?.rows ?? []) lists[str(r, 'list') ?? ''] = num(r, 'items') ?? null;
   const config: Record<string, string | null> = {};
@@ -137,7 +137,7 @@ export function requestPath(url: string | undefined): string | undefined {
   return undefined;
 }
 
-export interface ServeOptions {
+interface ServeOptions {
   host: string;
   port: number;
   /** A fresh exposition per scrape (shared by concurrent scrapes, see sharedScrape). */
@@ -150,7 +150,7 @@ export interface ServeOptions {
 }
 
 /** Serves /metrics until `signal` aborts; resolves once the server is closed. */
-export async function serveMetrics(o: ServeOptions): Promise<void> {
+async function serveMetrics(o: ServeOptions): Promise<void> {
   const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const path = requestPath(req.url);
@@ -207,10 +207,10 @@ export interface StatsRuntime {
   onListening?: (address: { host: string; port: number }) => void;
 }
 
-export type TimedSnapshot = Snapshot & { takenAt: string };
+type TimedSnapshot = Snapshot & { takenAt: string };
 
 /** One snapshot per process, taken at once; a process that does not answer keeps its error. */
-export async function groupSnapshots(members: readonly GroupMember[], signal?: AbortSignal): Promise<{ member: GroupMember; where: string; snap?: TimedSnapshot; error?: ConsoleError }[]> {
+async function groupSnapshots(members: readonly GroupMember[], signal?: AbortSignal): Promise<{ member: GroupMember; where: string; snap?: TimedSnapshot; error?: ConsoleError }[]> {
   const outcomes = await eachMember(members, (m) => takeSnapshot(m.target, signal));
   return outcomes.map((o) => {
     const where = describeTarget(o.member.target);
@@ -221,7 +221,7 @@ export async function groupSnapshots(members: readonly GroupMember[], signal?: A
 }
 
 /** What the flags ask for, checked before any profile is loaded. */
-export interface StatsRequest {
+interface StatsRequest {
   listen: { host: string; port: number } | undefined;
   processes: number;
 }

@@ -11,9 +11,9 @@ import type { System } from '../system/system.js';
 export const SSL_REQUIRED = /SSL required/i;
 
 /** Health goes CRITICAL this close to expiry (WARNING from RENEW_WITHIN_DAYS). */
-export const CRITICAL_DAYS = 7;
+const CRITICAL_DAYS = 7;
 
-export type CertExpiry = { path: string; days: number; notAfter: Date } | { path: string; problem: string };
+type CertExpiry = { path: string; days: number; notAfter: Date } | { path: string; problem: string };
 
 export async function certificateExpiry(system: System, path: string, now: Date): Promise<CertExpiry> {
   let text: string | undefined;
@@ -35,7 +35,7 @@ export function clientCertPath(iniText: string | undefined): string | undefined 
   return iniPathSetting(iniText, 'client_tls_cert_file');
 }
 
-export function describeExpiry(e: CertExpiry): string {
+function describeExpiry(e: CertExpiry): string {
   if ('problem' in e) return `${e.path}: ${e.problem}`;
   const date = e.notAfter.toISOString().slice(0, 10);
   return e.days < 0 ? `${e.path} expired ${-e.days} days ago (${date})` : `${e.path} expires in ${e.days} days (${date})`;

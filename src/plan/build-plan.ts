@@ -49,7 +49,7 @@ export interface DesiredFiles {
  * Folders shared by the whole system: pgb-setup never creates, chowns or chmods them, even when a
  * setting (unix_socket_dir = /tmp) names one. Missing under --root, they are a note, not a step.
  */
-export const SYSTEM_FOLDERS = new Set(['/', '/etc', '/run', '/var/run', '/tmp', '/var/tmp', '/var', '/var/log', '/var/lib', '/usr', '/opt', '/srv', '/home', '/dev', '/dev/shm']);
+const SYSTEM_FOLDERS = new Set(['/', '/etc', '/run', '/var/run', '/tmp', '/var/tmp', '/var', '/var/log', '/var/lib', '/usr', '/opt', '/srv', '/home', '/dev', '/dev/shm']);
 
 /** The [pgbouncer] section of an ini text; undefined when it cannot be parsed. */
 function pgbouncerSection(iniText: string): Record<string, unknown> | undefined {
@@ -66,7 +66,7 @@ function changedRestartKeys(old: Record<string, unknown>, now: (key: string) => 
 }
 
 /** Settings a RELOAD cannot apply that differ between the config on disk and the new one. */
-export function restartKeysChanged(oldIni: string | undefined, config: ResolvedConfig): string[] {
+function restartKeysChanged(oldIni: string | undefined, config: ResolvedConfig): string[] {
   if (oldIni === undefined) return [];
   const old = pgbouncerSection(oldIni);
   return old ? changedRestartKeys(old, (key) => settingText(config, key)) : ['(unreadable old config)'];
@@ -79,7 +79,7 @@ export function restartKeysBetween(oldIni: string, newIni: string): string[] {
   return changedRestartKeys(old, (key) => (now[key] === undefined ? undefined : String(now[key]).trim()));
 }
 
-export function connectHost(config: ResolvedConfig): string {
+function connectHost(config: ResolvedConfig): string {
   return connectHostFor(settingList(config.settings.find((s) => s.key === 'listen_addr')?.value)) ?? '127.0.0.1';
 }
 

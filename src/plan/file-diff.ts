@@ -6,7 +6,7 @@ const ENTRY = /^(\s*"((?:[^"]|"")*)"\s+)"((?:[^"]|"")*)"(.*)$/;
  * userlist.txt with every secret replaced by a mask, so a diff of it can be printed. A secret that
  * differs from `previous` (same user) is masked differently, so the diff still shows that it changes.
  */
-export function maskUserlist(text: string, previous?: string): string {
+function maskUserlist(text: string, previous?: string): string {
   const before = new Map<string, string>();
   for (const line of (previous ?? '').split('\n')) {
     const m = ENTRY.exec(line);
@@ -24,7 +24,7 @@ export function maskUserlist(text: string, previous?: string): string {
 }
 
 /** Past this many lines on either side, the plan gives line counts instead of a diff (a diff is not linear). */
-export const MAX_DIFF_INPUT_LINES = 20_000;
+const MAX_DIFF_INPUT_LINES = 20_000;
 
 function lineCount(text: string): number {
   let n = 0;

@@ -1,9 +1,9 @@
-export interface FirewalldPlan {
+interface FirewalldPlan {
   commands: string[][];
   notes: string[];
 }
 
-export function richRule(cidr: string, port: number): string {
+function richRule(cidr: string, port: number): string {
   const family = cidr.includes(':') ? 'ipv6' : 'ipv4';
   return `rule family="${family}" source address="${cidr}" port port="${port}" protocol="tcp" accept`;
 }

@@ -9,7 +9,7 @@ function quote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-export function shellLine(cmd: string, args: readonly string[], env?: Record<string, string>): string {
+function shellLine(cmd: string, args: readonly string[], env?: Record<string, string>): string {
   const prefix = env ? Object.entries(env).map(([k, v]) => `${k}=${quote(v)} `).join('') : '';
   return prefix + [cmd, ...args].map(quote).join(' ');
 }

@@ -15,8 +15,8 @@ export interface ManagedFile {
   role: 'ini' | 'userlist' | 'unit' | 'tls';
 }
 
-export const GROUP_UNIT = '/etc/systemd/system/pgbouncer@.service';
-export const GROUP_TARGET = '/etc/systemd/system/pgbouncer-group.target';
+const GROUP_UNIT = '/etc/systemd/system/pgbouncer@.service';
+const GROUP_TARGET = '/etc/systemd/system/pgbouncer-group.target';
 const MAX_GROUP = 64;
 
 function withSuffix(path: string, id: number): string {
@@ -25,7 +25,7 @@ function withSuffix(path: string, id: number): string {
 }
 
 /** A clean absolute path (no "..", no "."): only such a path can name a managed file. */
-export function isCleanAbsolute(path: string): boolean {
+function isCleanAbsolute(path: string): boolean {
   return path.startsWith('/') && posix.normalize(path) === path && !path.endsWith('/') && !path.split('/').includes('..');
 }
 

@@ -1,5 +1,5 @@
 import type { Limit, UnitNofile } from '../facts/unit-nofile.js';
-export type { Limit, UnitNofile } from '../facts/unit-nofile.js';
+export type { Limit } from '../facts/unit-nofile.js';
 
 /**
  * pgbouncer's open-files limit under systemd: the LimitNOFILE drop-in rule.

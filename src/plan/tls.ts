@@ -14,7 +14,7 @@ export const RENEW_WITHIN_DAYS = 30;
 export const SERVER_CERT_DAYS = 397;
 export const CA_CERT_DAYS = 3650;
 
-export interface SelfSignedState {
+interface SelfSignedState {
   ca: CertFacts | undefined;
   caKeyMatches: boolean;
   server: CertFacts | undefined;
@@ -22,7 +22,7 @@ export interface SelfSignedState {
   serverSignedByCa: boolean;
 }
 
-export type CertDecision =
+type CertDecision =
   | { action: 'keep'; reason: string; daysLeft: number }
   | { action: 'issue'; newCa: boolean; reason: string };
 

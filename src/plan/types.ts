@@ -30,7 +30,7 @@ export interface BackupStep {
 }
 
 /** Where a file or folder goes, with the mode and owner it gets (uid/gid undefined under --root when unknown). */
-export interface PathOwnership {
+interface PathOwnership {
   path: string;
   mode: number;
   owner: string;

@@ -19,7 +19,7 @@ function normaliseSource(cidr: string): string {
   return cidr.replace(/\/32$/, '').replace(/\/128$/, '');
 }
 
-export interface UfwPlan {
+interface UfwPlan {
   commands: string[][];
   notes: string[];
 }

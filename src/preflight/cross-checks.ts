@@ -1,7 +1,7 @@
 import { poolBudget } from '../profile/pool-budget.js';
 import type { ResolvedConfig } from '../profile/types.js';
 
-export interface CheckResult {
+interface CheckResult {
   errors: string[];
   warnings: string[];
 }

@@ -13,12 +13,12 @@ import type { SqlClient } from '../facts/pg-admin.js';
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import type { ScramLoginResult, ScramLoginTarget, TlsMode } from '../system/scram-login.js';
 
-export type ScramLogin = (target: ScramLoginTarget) => Promise<ScramLoginResult>;
+type ScramLogin = (target: ScramLoginTarget) => Promise<ScramLoginResult>;
 
 /** What pg_authid holds for the role, when pgb-setup can look (see roleStateByPeer). */
-export type RoleState = 'no-role' | 'no-password' | 'md5' | 'scram' | 'other';
+type RoleState = 'no-role' | 'no-password' | 'md5' | 'scram' | 'other';
 
-export interface AlignmentInput {
+interface AlignmentInput {
   config: ResolvedConfig;
   scramLogin: ScramLogin;
   warn: Output;

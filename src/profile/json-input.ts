@@ -8,7 +8,7 @@ import { InputError } from '../text/errors.js';
  * any profile needs, before anything walks the object recursively.
  */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
-export const MAX_DEPTH = 16;
+const MAX_DEPTH = 16;
 
 /**
  * An error in a JSON file whose position is found only when it is printed: the parser that reports

@@ -57,7 +57,7 @@ function hasSecret(data: Record<string, unknown>): boolean {
 }
 
 /** Environment variable → profile path. The same names Django's settings read. */
-export const ENV_VARS: Readonly<Record<string, string>> = {
+const ENV_VARS: Readonly<Record<string, string>> = {
   DBNAME: 'database.name',
   DBUSER: 'database.user',
   DBPASS: 'database.password',
@@ -129,7 +129,7 @@ export function setLayer(assignments: readonly string[]): Layer {
   return { source: '--set', data };
 }
 
-export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
   const parts = path.split('.');
   // Never walk into Object.prototype: refused where keys come in, and here again for safety.
   const bad = parts.find((p) => FORBIDDEN_KEYS.has(p));
@@ -170,7 +170,7 @@ export function flatten(data: Record<string, unknown>, prefix = ''): Map<string,
   return out;
 }
 
-export interface Merged {
+interface Merged {
   data: Record<string, unknown>;
   /** Which layer gave each leaf its final value. */
   sources: Map<string, string>;

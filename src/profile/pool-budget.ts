@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from './types.js';
 
-export interface DatabaseBudget {
+interface DatabaseBudget {
   name: string;
   /** Pools of this database: one per (database, user). */
   pools: number;
@@ -14,7 +14,7 @@ export interface DatabaseBudget {
   effective: number;
 }
 
-export interface PoolBudget {
+interface PoolBudget {
   databases: DatabaseBudget[];
   /** Extra pool that auth_query opens per database as auth_user (1 connection is enough, but it is a pool). */
   authUserConnections: number;

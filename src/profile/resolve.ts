@@ -10,7 +10,7 @@ export type { ResolvedConfig, ResolvedSetting, TargetVersion } from './types.js'
 import { Secret } from './secret.js';
 import { securityWarnings } from './security.js';
 
-export const DBUSER_TOKEN = '$DBUSER';
+const DBUSER_TOKEN = '$DBUSER';
 
 /**
  * Merges the layers, validates the result with the one schema and gates settings on the target

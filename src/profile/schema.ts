@@ -12,7 +12,7 @@ import { Secret } from './secret.js';
 
 const pgbouncerShape: Record<string, z.ZodType<SettingValue>> = {};
 for (const def of SETTINGS) pgbouncerShape[def.key] = settingSchema(def.type).optional() as z.ZodType<SettingValue>;
-export const pgbouncerSettingsSchema = z.strictObject(pgbouncerShape).partial();
+const pgbouncerSettingsSchema = z.strictObject(pgbouncerShape).partial();
 
 const PORT = 'must be a port from 1 to 65535';
 const port = z.preprocess(numberLike, z.number({ invalid_type_error: PORT }).int({ message: PORT }).min(1, { message: PORT }).max(65535, { message: PORT }));
@@ -38,8 +38,8 @@ const hostName = safeText.refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s) || /^\/[^\s
 });
 
 /** DNS names are at most 253 characters; a socket directory must leave room for "/.s.PGSQL.65535" in sun_path (108 bytes). */
-export const MAX_HOST_NAME = 253;
-export const MAX_SOCKET_DIR_BYTES = 92;
+const MAX_HOST_NAME = 253;
+const MAX_SOCKET_DIR_BYTES = 92;
 const hostNameLength = (s: string): boolean => (s.startsWith('/') ? Buffer.byteLength(s) <= MAX_SOCKET_DIR_BYTES : s.length <= MAX_HOST_NAME);
 const hostNameChecked = hostName.refine(hostNameLength, {
   message: `is too long: a host name has at most ${MAX_HOST_NAME} characters, a socket directory at most ${MAX_SOCKET_DIR_BYTES} bytes`,
@@ -60,7 +60,7 @@ const secret = z.union([z.instanceof(Secret), z.string().transform((s) => new Se
   message: 'contains U+FFFD, which is what bytes that are not valid UTF-8 turn into; use valid UTF-8 text',
 });
 
-export const databaseEntrySchema = z.strictObject({
+const databaseEntrySchema = z.strictObject({
   host: hostNameChecked.optional(),
   port: port.optional(),
   dbname: identifier.optional(),
@@ -122,7 +122,6 @@ export const profileSchema = z.strictObject({
 });
 
 export type Profile = z.infer<typeof profileSchema>;
-export type DatabaseEntry = z.infer<typeof databaseEntrySchema>;
 
 /** Paths (dot-separated) that hold secrets: masked in every output, refused on the command line. */
 export const SECRET_PATHS: ReadonlySet<string> = new Set(['database.password']);

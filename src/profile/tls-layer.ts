@@ -78,7 +78,7 @@ export function tlsPaths(iniPath: string): TlsPaths {
 }
 
 /** Whether the clients can check pgbouncer's certificate against a CA file (self-signed, or --tls-ca). */
-export function clientsCanVerify(choice: TlsChoice): boolean {
+function clientsCanVerify(choice: TlsChoice): boolean {
   return choice.client?.kind === 'self-signed' || (choice.client?.kind === 'files' && choice.client.ca !== undefined);
 }
 

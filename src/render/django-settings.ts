@@ -13,7 +13,7 @@ import { renderTemplate } from './templates.js';
 export type DjangoEngine = 'postgresql' | 'postgis';
 export type EnvStyle = 'os' | 'environ';
 
-export interface DjangoSettingsOptions {
+interface DjangoSettingsOptions {
   engine?: DjangoEngine;
   envStyle?: EnvStyle;
   direct?: boolean;
@@ -25,7 +25,7 @@ const ENGINES: Record<DjangoEngine, string> = {
 };
 
 /** CONN_MAX_AGE straight to PostgreSQL: each persistent connection holds a backend, so keep it short. */
-export const DIRECT_CONN_MAX_AGE = 60;
+const DIRECT_CONN_MAX_AGE = 60;
 /** CONN_MAX_AGE through transaction pooling when the profile names none. */
 const DEFAULT_POOLED_CONN_MAX_AGE = 600;
 
@@ -50,7 +50,7 @@ export function pyStr(s: string): string {
 type PyValue = string | number | boolean | null;
 
 /** A Python literal for a value we chose (numbers, booleans, None) or a string from the profile. */
-export function pyLiteral(v: PyValue): string {
+function pyLiteral(v: PyValue): string {
   if (v === null) return 'None';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   if (typeof v === 'number') {
@@ -65,17 +65,17 @@ function switched(pooled: PyValue, direct: PyValue): string {
   return pooled === direct ? pyLiteral(pooled) : `${pyLiteral(pooled)} if PGBOUNCER_ENABLED else ${pyLiteral(direct)}`;
 }
 
-export type PoolMode = 'session' | 'transaction' | 'statement';
+type PoolMode = 'session' | 'transaction' | 'statement';
 
 /** The pool mode the app's database gets: its own [databases] pool_mode, else the global one (pgbouncer's default is session). */
-export function effectivePoolMode(config: ResolvedConfig): PoolMode {
+function effectivePoolMode(config: ResolvedConfig): PoolMode {
   const name = config.profile.database.name;
   const own = name ? config.profile.databases[name]?.pool_mode : undefined;
   return (own ?? (setting(config, 'pool_mode') as PoolMode | undefined) ?? 'session') as PoolMode;
 }
 
 /** Where a client on this host reaches pgbouncer: listen_addr, unless it is a wildcard (then loopback). */
-export function clientHost(config: ResolvedConfig): string {
+function clientHost(config: ResolvedConfig): string {
   return connectHostFor(settingList(setting(config, 'listen_addr'))) ?? '127.0.0.1';
 }
 
@@ -92,12 +92,12 @@ export function pooledSslmode(config: ResolvedConfig): string {
 }
 
 /** pgbouncer offers TLS and the app hosts hold the CA that signed its certificate (sslrootcert): they verify it. */
-export function verifiesPgbouncer(config: ResolvedConfig): boolean {
+function verifiesPgbouncer(config: ResolvedConfig): boolean {
   const clientTls = setting(config, 'client_tls_sslmode');
   return clientTls !== undefined && clientTls !== 'disable' && config.profile.django.sslrootcert !== undefined;
 }
 
-export interface DjangoChoices {
+interface DjangoChoices {
   poolMode: PoolMode;
   pooledConnMaxAge: number | null;
   pooledHealthChecks: boolean;
@@ -111,7 +111,7 @@ export interface DjangoChoices {
 }
 
 /** Every decision the snippet encodes, from the profile and the pool mode. */
-export function djangoChoices(config: ResolvedConfig): DjangoChoices {
+function djangoChoices(config: ResolvedConfig): DjangoChoices {
   const django = config.profile.django;
   const poolMode = effectivePoolMode(config);
   const warnings: string[] = [];
@@ -207,7 +207,7 @@ function connMaxAgeComment(poolMode: PoolMode, direct: boolean, pooled: number |
   ];
 }
 
-export interface DjangoSettingsView {
+interface DjangoSettingsView {
   environment: string;
   targetVersion: string;
   poolMode: string;
@@ -236,7 +236,7 @@ export interface DjangoSettingsView {
   preparedComment: string[];
 }
 
-export function djangoSettingsView(config: ResolvedConfig, opts: DjangoSettingsOptions = {}): { view: DjangoSettingsView; warnings: string[] } {
+function djangoSettingsView(config: ResolvedConfig, opts: DjangoSettingsOptions = {}): { view: DjangoSettingsView; warnings: string[] } {
   const direct = opts.direct ?? false;
   const choices = djangoChoices(config);
   const listenPort = setting(config, 'listen_port');
@@ -281,7 +281,7 @@ export function renderDjangoSettings(config: ResolvedConfig, opts: DjangoSetting
  * A dotenv value that reads the same in node's parseEnv, python-dotenv, django-environ's read_env
  * and a POSIX shell: bare when it has only plain characters, else in single quotes.
  */
-export function dotenvValue(value: string, name: string): string {
+function dotenvValue(value: string, name: string): string {
   if (/^[A-Za-z0-9_.,:/@%+=-]*$/.test(value)) return value;
   if (/[\u0000-\u001f\u007f']/.test(value)) {
     throw new InputError(`${name}: ${JSON.stringify(value)} cannot be written to a .env file safely (quote or control character); set ${name} by hand`, name);
@@ -289,7 +289,7 @@ export function dotenvValue(value: string, name: string): string {
   return `'${value}'`;
 }
 
-export interface DjangoEnvLine {
+interface DjangoEnvLine {
   comment: string[];
   line: string;
 }

@@ -2,7 +2,7 @@ import type { ResolvedConfig } from '../profile/resolve.js';
 import { isCidr } from '../profile/schema.js';
 import { renderTemplate } from './templates.js';
 
-export type HbaMethod = 'scram-sha-256' | 'md5';
+type HbaMethod = 'scram-sha-256' | 'md5';
 
 /** A network as pg_hba.conf wants it: a bare address becomes /32 (IPv4) or /128 (IPv6). */
 export function hbaNetwork(cidr: string): string {

@@ -24,7 +24,7 @@ function assertSafe(s: string, field: string): void {
   if (UNSAFE.test(s)) throw new InputError(`${field}: must not contain line breaks or control characters`, field);
 }
 
-export interface DatabaseLine {
+interface DatabaseLine {
   key: string;
   connection: string;
 }

@@ -29,7 +29,7 @@ export function parseProcesses(value: string | undefined, cores: number): number
 }
 
 /** Share `i` (0-based) of `total` split `n` ways; the first processes take the remainder, so the shares add up to total. */
-export function share(total: number, n: number, i: number): number {
+function share(total: number, n: number, i: number): number {
   return Math.floor(total / n) + (i < total % n ? 1 : 0);
 }
 

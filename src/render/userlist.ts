@@ -4,7 +4,7 @@ import { formatUserlistEntry, parseUserlist, userlistEntriesOfBytes, type ByteUs
 import { setting, type ResolvedConfig } from '../profile/resolve.js';
 import { renderTemplate } from './templates.js';
 
-export interface UserlistEntry {
+interface UserlistEntry {
   user: string;
   secret: string;
 }
@@ -13,7 +13,7 @@ export interface UserlistEntry {
  * The secret for a user: the one already on disk when it still matches the password (so a re-run
  * changes nothing and PostgreSQL's copy of a SCRAM verifier stays identical), else a new one.
  */
-export function secretFor(user: string, password: string, method: 'scram-sha-256' | 'md5', iterations: number, existing?: string): string {
+function secretFor(user: string, password: string, method: 'scram-sha-256' | 'md5', iterations: number, existing?: string): string {
   if (method === 'md5') return md5Secret(user, password);
   if (existing && existing.startsWith('SCRAM-SHA-256$') && verifyScramPassword(existing, password)) return existing;
   return scramSecret(password, { iterations });

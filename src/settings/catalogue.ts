@@ -14,7 +14,7 @@ export type SettingType =
   | { kind: 'enum'; values: readonly string[]; valuesSince?: Record<string, string> }
   | { kind: 'list'; item?: RegExp; hint?: string };
 
-export interface SettingDef {
+interface SettingDef {
   key: string;
   type: SettingType;
   /** First release that knows the key (1.15 means "1.15 or older"; 1.15 is our floor). */

@@ -9,7 +9,7 @@
  */
 import { InputError } from '../text/errors.js';
 
-export interface PgbouncerVersion {
+interface PgbouncerVersion {
   major: number;
   minor: number;
   /** 0 when the version has only two parts (`1.7`, `1.7rc1`). */

@@ -18,13 +18,13 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * U+FFFD is refused because it is what Node.js makes of bytes that are not UTF-8 (in argv and the
  * environment) before any of our code runs: the value would not be what was given.
  */
-export function textProblem(s: string): string | undefined {
+function textProblem(s: string): string | undefined {
   if (s !== s.trim()) return 'must not start or end with spaces';
   return characterProblem(s);
 }
 
 /** The characters no name or value may hold, whoever gives it (a profile, the environment, hash-user). */
-export function characterProblem(s: string): string | undefined {
+function characterProblem(s: string): string | undefined {
   if (CONTROL.test(s)) return 'must not contain line breaks or control characters';
   // A lone surrogate has no UTF-8 form: it would reach the file as U+FFFD, not as what was given.
   if (LONE_SURROGATE.test(s)) return 'contains an unpaired UTF-16 surrogate, which has no UTF-8 form; use valid Unicode text';
@@ -45,7 +45,7 @@ export function identifierProblem(s: string): string | undefined {
 }
 
 /** No setting pgb-setup writes needs more (auth_query is the longest real one, a few hundred). */
-export const MAX_TEXT = 4096;
+const MAX_TEXT = 4096;
 
 export const safeText = z.string().superRefine((s, ctx) => {
   const problem = s.length > MAX_TEXT ? `is ${s.length} characters, more than the ${MAX_TEXT} any setting needs` : textProblem(s);
@@ -90,7 +90,7 @@ export function pgbouncerMicroseconds(text: string): number {
  * plain decimal (never an exponent), with a nudge in the 7th+ decimal place when the plain form
  * would be truncated one microsecond short.
  */
-export function formatMicroseconds(us: number): string {
+function formatMicroseconds(us: number): string {
   const whole = Math.floor(us / 1e6);
   const frac = us - whole * 1e6;
   const plain = frac === 0 ? String(whole) : `${whole}.${String(frac).padStart(6, '0')}`.replace(/0+$/, '');
@@ -110,7 +110,7 @@ function wholeMicroseconds(seconds: number): number | undefined {
 }
 
 /** Seconds, kept as a number; rendered by formatSettingValue through formatMicroseconds. */
-export function secondsSchema(): z.ZodType<number, z.ZodTypeDef, unknown> {
+function secondsSchema(): z.ZodType<number, z.ZodTypeDef, unknown> {
   return z.preprocess(
     numberLike,
     z

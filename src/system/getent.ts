@@ -1,7 +1,7 @@
 import type { System } from './system.js';
 
 /** An account or group as the name service knows it (`getent`, so LDAP/SSSD accounts count too). */
-export interface PasswdEntry {
+interface PasswdEntry {
   name: string;
   uid: number;
   gid: number;

@@ -10,7 +10,7 @@ import { describeKind, fileKind, formatBytes } from './safe-read.js';
  * again on the descriptor, so a file swapped in between is refused the same way. Errors name the
  * file and a line, never a byte of it: the file may be a symlink to /etc/shadow.
  */
-export const PROFILE_MAX_BYTES = 1024 * 1024;
+const PROFILE_MAX_BYTES = 1024 * 1024;
 
 function errnoText(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
@@ -27,15 +27,8 @@ function checkStat(s: Stats, label: string, maxBytes: number): void {
   if (s.size > maxBytes) throw new InputError(`${label}: is ${s.size} bytes, more than the ${formatBytes(maxBytes)} this file may have`, label);
 }
 
-/** 1-based line of a byte offset, for error messages that must not quote the file. */
-export function lineOf(bytes: Uint8Array, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < bytes.length; i++) if (bytes[i] === 0x0a) line++;
-  return line;
-}
-
 /** The first line that is not valid UTF-8 (1-based), or undefined. */
-export function firstNonUtf8Line(bytes: Buffer): number | undefined {
+function firstNonUtf8Line(bytes: Buffer): number | undefined {
   if (isUtf8(bytes)) return undefined;
   let start = 0;
   let line = 1;

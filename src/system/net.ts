@@ -37,7 +37,7 @@ export function probeConnect(to: { host: string; port: number } | { path: string
   });
 }
 
-export async function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+async function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return (await probeConnect({ host, port }, timeoutMs)) === undefined;
 }
 
@@ -52,7 +52,7 @@ export async function waitForListen(host: string, port: number, timeoutMs: numbe
   return false;
 }
 
-export interface LoginTarget {
+interface LoginTarget {
   host: string;
   port: number;
   user: string;

@@ -7,7 +7,7 @@ import type { ExecOptions, ExecResult, FileStat, System, WriteFileOptions } from
 import { writeFileAtomic } from './atomic-write.js';
 import { fileKind, notRegularFile, readRegularFile, toFileStat } from './safe-read.js';
 
-export interface NodeSystemOptions {
+interface NodeSystemOptions {
   /** Treat this folder as / for every file read or written (image builds, tests). Commands are not mapped. */
   root?: string;
   /** Called with every command before it runs (argv only: secrets go through stdin). */

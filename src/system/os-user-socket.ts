@@ -23,7 +23,7 @@ export interface OsAccount {
   gid: number;
 }
 
-export class OsUserSocketError extends Error {
+class OsUserSocketError extends Error {
   constructor(message: string, readonly code: string) {
     super(message);
   }

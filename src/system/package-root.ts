@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 let cached: string | undefined;
 
 /** The folder holding package.json, templates/ and profiles/, wherever the package is installed. */
-export function packageRoot(): string {
+function packageRoot(): string {
   if (cached) return cached;
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'profiles'))) {

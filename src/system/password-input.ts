@@ -31,7 +31,7 @@ function checkPassword(password: string, what: string): void {
   if (password.includes('\ufffd')) throw new InputError(`${what} is not valid UTF-8 (or contains U+FFFD); use UTF-8 text`, 'password');
 }
 
-export interface PasswordSourceOptions {
+interface PasswordSourceOptions {
   passwordStdin?: boolean;
 }
 

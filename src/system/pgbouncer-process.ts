@@ -31,7 +31,7 @@ export async function stopPid(system: System, pid: number, graceMs = 5000): Prom
  * trusts a pidfile asks pgbouncerProcess() first: a name that merely contains "pgbouncer"
  * (pgbouncer_exporter) or a PID reused by another program must never get SIGHUP/SIGINT.
  */
-export interface ProcessIdentity {
+interface ProcessIdentity {
   pid: number;
   alive: boolean;
   /** Path of the executable (" (deleted)" dropped: an upgraded package replaces the running file). */
@@ -42,7 +42,7 @@ export interface ProcessIdentity {
   cwd?: string;
 }
 
-export async function processIdentity(system: System, pid: number): Promise<ProcessIdentity> {
+async function processIdentity(system: System, pid: number): Promise<ProcessIdentity> {
   if (!(await isAlive(system, pid))) return { pid, alive: false };
   const [exe, comm, cmdline, cwd] = await Promise.all([
     system.readLink?.(`/proc/${pid}/exe`).catch(() => undefined),
@@ -62,7 +62,7 @@ export async function processIdentity(system: System, pid: number): Promise<Proc
 }
 
 /** One line saying what a process is, for messages: `"sleep" (/tmp/x/pgbouncer_exporter 300)`. */
-export function describeProcess(p: ProcessIdentity): string {
+function describeProcess(p: ProcessIdentity): string {
   if (!p.alive) return `PID ${p.pid} is not running`;
   const name = p.exe ? posix.basename(p.exe) : p.comm;
   const program = p.exe ?? p.argv?.[0];
@@ -92,7 +92,7 @@ export function pgbouncerConfigArg(p: ProcessIdentity): string | undefined {
   return p.cwd ? posix.resolve(p.cwd, file) : undefined;
 }
 
-export type PgbouncerProcess = { ok: true; pid: number; identity: ProcessIdentity } | { ok: false; pid: number | undefined; reason: string; /** Nothing runs under that PID (as opposed to something else). */ gone: boolean };
+type PgbouncerProcess = { ok: true; pid: number; identity: ProcessIdentity } | { ok: false; pid: number | undefined; reason: string; /** Nothing runs under that PID (as opposed to something else). */ gone: boolean };
 
 /**
  * Whether `pid` is a pgbouncer (its executable is named exactly `pgbouncer`, and so is its comm),

@@ -5,18 +5,18 @@
  */
 import type { ExecOptions, ExecResult, System } from './system.js';
 
-export interface ServiceCommand {
+interface ServiceCommand {
   cmd: string;
   args: string[];
 }
 
 /** Reload through systemd (`unit`) or, without it, SIGHUP to `pid`. */
-export function reloadCommand(how: { unit: string } | { pid: number }): ServiceCommand {
+function reloadCommand(how: { unit: string } | { pid: number }): ServiceCommand {
   return 'unit' in how ? { cmd: 'systemctl', args: ['reload', how.unit] } : { cmd: 'kill', args: ['-HUP', String(how.pid)] };
 }
 
 /** pgbouncer started without systemd; `user` undefined: as whoever runs pgb-setup (not root). */
-export function daemonCommand(binary: string, ini: string, user: string | undefined): ServiceCommand {
+function daemonCommand(binary: string, ini: string, user: string | undefined): ServiceCommand {
   return { cmd: binary, args: ['-d', ...(user !== undefined ? ['-u', user] : []), ini] };
 }
 

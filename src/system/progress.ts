@@ -3,7 +3,7 @@ import type { Output } from './context.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
-export interface Progress {
+interface Progress {
   /** A step starts: on a terminal a spinner shows it until the next line. */
   begin(label: string): void;
   /** A step ended (or anything worth a line): printed as a plain line. */

@@ -12,7 +12,7 @@ import { lstat, open, stat } from 'node:fs/promises';
 import { RuntimeError } from '../text/errors.js';
 import type { FileKind, FileStat } from './system.js';
 
-export interface SafeReadOptions {
+interface SafeReadOptions {
   /** Refuse a symbolic link at the path itself (files pgb-setup manages), instead of following it. */
   noFollow: boolean;
   /** Refuse a file larger than this many bytes (before reading it). */

@@ -7,16 +7,16 @@ import type { OsRelease } from '../os-release.js';
 import { splitVersionArg } from './shared.js';
 import type { DistroSpec, InstallCommand, InstallOptions, RepoSetup, RepoSource } from './types.js';
 
-export const PGDG_APT_KEY_URL = 'https://www.postgresql.org/media/keys/ACCC4CF8.asc';
-export const PGDG_APT_KEYRING = '/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc';
-export const PGDG_APT_LIST = '/etc/apt/sources.list.d/pgdg.list';
+const PGDG_APT_KEY_URL = 'https://www.postgresql.org/media/keys/ACCC4CF8.asc';
+const PGDG_APT_KEYRING = '/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc';
+const PGDG_APT_LIST = '/etc/apt/sources.list.d/pgdg.list';
 const PGDG_APT_URL = 'https://apt.postgresql.org/pub/repos/apt';
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' } as const;
 // Wait for dpkg's lock instead of failing: unattended-upgrades often holds it right after boot.
 const APT_LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=300'] as const;
 
-export interface DebianIdentity {
+interface DebianIdentity {
   name: string;
   derivedFrom?: string;
 }

@@ -15,7 +15,7 @@ import { rhelSpec, type RhelVariant } from './rhel.js';
 import type { DistroSpec } from './types.js';
 
 export type * from './types.js';
-export { detectServiceUser, type ServiceUser, type ServiceUserSource } from './service-user.js';
+export { detectServiceUser, type ServiceUser } from './service-user.js';
 
 /** For messages and docs. */
 export const SUPPORTED_DISTROS: readonly string[] = [

@@ -14,7 +14,7 @@ import type { DistroSpec, InstallCommand, PlannedCommand, RepoOptions, RepoSetup
 /** `el`: RHEL and its rebuilds; `fedora`; `amzn`: Amazon Linux 2023. */
 export type RhelVariant = 'el' | 'fedora' | 'amzn';
 
-export interface RhelIdentity {
+interface RhelIdentity {
   name: string;
   variant: RhelVariant;
   majorVersion: number;

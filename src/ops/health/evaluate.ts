@@ -29,7 +29,7 @@ function level(value: number, warn: number, crit: number): NagiosStatus {
   return value >= crit ? 'CRITICAL' : value >= warn ? 'WARNING' : 'OK';
 }
 
-export function judgePool(pool: PoolFigures, t: Thresholds): PoolVerdict {
+function judgePool(pool: PoolFigures, t: Thresholds): PoolVerdict {
   let status: NagiosStatus = 'OK';
   const reasons: string[] = [];
   const check = (value: number, warn: number, crit: number, text: (limit: number) => string) => {

@@ -19,7 +19,7 @@ import type { Check, Env, Member } from './types.js';
 const SHARED_KEYS = ['default_pool_size', 'min_pool_size', 'reserve_pool_size', 'max_db_connections', 'max_user_connections'] as const;
 
 /** One process's pool figures: what splitIntoProcesses promises, and what it runs with (undefined: not shown). */
-export interface ShareFigure {
+interface ShareFigure {
   name: string;
   promised: number;
   running: number | undefined;
@@ -129,7 +129,7 @@ async function checkMemberListening(env: Env): Promise<Check> {
 }
 
 /** A check about one process: id `<id>@<process>`, title prefixed with the process. */
-export function tag(c: Check, m: Member, iniName: string): Check {
+function tag(c: Check, m: Member, iniName: string): Check {
   return { ...c, id: `${c.id}@${m.id}`, title: `process ${m.id}: ${c.title.replace('pgbouncer.ini', iniName)}`, process: m.id };
 }
 
