@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { InputError } from '../errors.js';
 import { parsePgbouncerVersion, parseVersionArg } from '../facts/pgbouncer-version.js';
 import { envLayer, loadBuiltinProfile, loadProfileFile, readEnvFile, setLayer, type Layer } from '../profile/layers.js';
-import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
+import { DEBIAN_PATHS, handoverDefaultsLayer, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
 import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
 import { versionAtLeast } from '../settings/version.js';
@@ -28,7 +28,7 @@ export interface LoadConfigExtras {
 }
 
 export function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
-  const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS)];
+  const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS), handoverDefaultsLayer()];
   if (extras.facts) layers.push(extras.facts);
   layers.push(loadBuiltinProfile(environment));
   if (opts.profile) layers.push(loadProfileFile(opts.profile));
