@@ -1,0 +1,75 @@
+"""
+A Django-like client for the handover tests: THREADS workers, each with one persistent
+psycopg2 connection (CONN_MAX_AGE). At every "request" the worker checks the connection is
+usable (Django's CONN_HEALTH_CHECKS runs SELECT 1), reconnects if not, then runs a transaction.
+A request fails when its connect or its transaction fails. A probe thread opens a TCP connection
+to the port every 5 ms and counts refused (or timed-out) attempts.
+Prints one JSON line: requests, failed_requests, reconnects, probes, refused_probes, errors.
+Connection parameters come from PG* environment variables (the password never on argv).
+"""
+import json, os, socket, sys, threading, time
+import psycopg2
+
+DURATION = float(sys.argv[1])
+THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+HOST, PORT = os.environ["PGHOST"], int(os.environ["PGPORT"])
+stop_at = time.monotonic() + DURATION
+lock = threading.Lock()
+counts = {"requests": 0, "failed_requests": 0, "reconnects": 0, "probes": 0, "refused_probes": 0}
+errors = []
+
+def note(key, err=None):
+    with lock:
+        counts[key] += 1
+        if err is not None and len(errors) < 10:
+            errors.append(str(err).strip().splitlines()[0] if str(err).strip() else repr(err))
+
+def usable(conn):
+    if conn is None or conn.closed:
+        return False
+    try:
+        with conn.cursor() as c:
+            c.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+def worker():
+    conn = None
+    while time.monotonic() < stop_at:
+        note("requests")
+        try:
+            if not usable(conn):
+                if conn is not None:
+                    try: conn.close()
+                    except Exception: pass
+                    note("reconnects")
+                conn = psycopg2.connect(connect_timeout=5)
+            with conn.cursor() as c:
+                c.execute("SELECT count(*) FROM pg_class")
+                c.fetchone()
+            conn.commit()
+        except Exception as e:
+            note("failed_requests", e)
+            try: conn.close()
+            except Exception: pass
+            conn = None
+        time.sleep(0.002)
+    if conn is not None:
+        conn.close()
+
+def probe():
+    while time.monotonic() < stop_at:
+        note("probes")
+        try:
+            s = socket.create_connection((HOST, PORT), timeout=1)
+            s.close()
+        except OSError as e:
+            note("refused_probes", e)
+        time.sleep(0.005)
+
+threads = [threading.Thread(target=worker) for _ in range(THREADS)] + [threading.Thread(target=probe)]
+for t in threads: t.start()
+for t in threads: t.join()
+counts["errors"] = errors
+print(json.dumps(counts))
