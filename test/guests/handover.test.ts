@@ -1,0 +1,155 @@
+/**
+ * Handover under systemd (#14) in the reference guest of #12 (Debian 13, systemd as PID 1, Debian's
+ * pgbouncer 1.24 and PostgreSQL 17): a restart-class change, `pgb-setup restart`, and 1 → 2 → 1
+ * processes are handed over while pgbench -C, a Django-like loop and a 5 ms port probe run in the
+ * guest. Nothing may fail; afterwards the unit runs the new config, `systemctl` says so, and no
+ * pgbouncer runs outside a unit. A plain `systemctl restart` is measured the same way.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CACHE, Guest, type RunResult } from './support/guest.js';
+
+const PASSWORD = 'handover-in-guest';
+const DB_ENV = '/root/db.env';
+const PG_ENV = '/root/pg.env';
+const SECONDS = 10;
+const LOAD = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'support/guest-load.mjs'));
+
+interface Figures {
+  requests: number;
+  failed_requests: number;
+  reconnects: number;
+  probes: number;
+  refused_probes: number;
+  errors: string[];
+  pgbench_transactions: number;
+  pgbench_failed: number;
+  pgbench_aborted: number;
+  pgbench_errors: string[];
+}
+
+function ok(r: RunResult, what: string): RunResult {
+  expect(r.code, `${what} failed (exit ${r.code}):\n${r.out}\n${r.err}`).toBe(0);
+  return r;
+}
+
+describe('handover under systemd: Debian trixie guest', () => {
+  let guest: Guest;
+  let npmRoot: string;
+  let pgbench: string;
+  const lines: string[] = [];
+  const pgb = (args: string[]) => guest.run(['pgb-setup', ...args], { envFile: DB_ENV, timeout: 300_000 });
+  const mainPid = (unit = 'pgbouncer') => Number(guest.run(['systemctl', 'show', '-p', 'MainPID', '--value', unit]).out.trim());
+  const pgbouncerPids = () => guest.run(['pgrep', '-x', 'pgbouncer']).out.trim().split('\n').filter(Boolean).map(Number).sort();
+
+  /** Runs `during` (synchronously, in the guest) while the load runs; returns the load's figures. */
+  async function underLoad(label: string, during: () => void): Promise<Figures> {
+    const load = guest.spawn(['node', '/root/guest-load.mjs', String(SECONDS), pgbench, npmRoot], { envFile: PG_ENV });
+    let out = '';
+    let err = '';
+    load.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    load.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<void>((res) => load.once('close', () => res()));
+    await new Promise((res) => setTimeout(res, 3000));
+    during();
+    await done;
+    const f = JSON.parse(out.trim().split('\n').pop() ?? 'null') as Figures | null;
+    expect(f, `load gave no figures: ${err}`).not.toBeNull();
+    lines.push(`${label.padEnd(36)} pgbench -C: ${f!.pgbench_transactions} tx, ${f!.pgbench_failed} failed, ${f!.pgbench_aborted} clients aborted | django loop: ${f!.requests} requests, ${f!.failed_requests} failed, ${f!.reconnects} reconnects | probes: ${f!.probes}, ${f!.refused_probes} refused`);
+    return f!;
+  }
+
+  function zero(f: Figures): void {
+    expect({ failed: f.failed_requests, refused: f.refused_probes, pgbenchFailed: f.pgbench_failed, aborted: f.pgbench_aborted, errors: [...f.errors, ...f.pgbench_errors] }).toEqual({ failed: 0, refused: 0, pgbenchFailed: 0, aborted: 0, errors: [] });
+    expect(f.requests).toBeGreaterThan(100);
+    expect(f.pgbench_transactions).toBeGreaterThan(100);
+  }
+
+  /** systemd tells the truth: the unit is active, its MainPID is the only pgbouncer, no bridge unit is left. */
+  function truthful(units: string[]): void {
+    for (const u of units) expect(guest.run(['systemctl', 'is-active', u]).out.trim()).toBe('active');
+    expect(pgbouncerPids()).toEqual(units.map((u) => mainPid(u)).sort());
+    expect(guest.run(['systemctl', 'list-units', '--all', '--no-legend', 'pgbouncer-handover-*']).out.trim()).toBe('');
+  }
+
+  beforeAll(async () => {
+    guest = await Guest.boot('trixie');
+    const tarball = readdirSync(join(CACHE, 'pack')).find((f) => /^pgb-setup-.*\.tgz$/.test(f))!;
+    guest.writeFile(`/root/${tarball}`, readFileSync(join(CACHE, 'pack', tarball)));
+    ok(guest.sh(`cd /root && npm install -g --no-audit --no-fund ./${tarball}`, { timeout: 300_000 }), 'npm install -g');
+    npmRoot = ok(guest.run(['npm', 'root', '-g']), 'npm root -g').out.trim();
+    pgbench = ok(guest.sh('ls /usr/lib/postgresql/*/bin/pgbench | tail -1'), 'pgbench').out.trim();
+    guest.writeFile('/root/guest-load.mjs', LOAD);
+    guest.writeFile(DB_ENV, `DBNAME=appdb\nDBUSER=app\nDBPASS='${PASSWORD}'\nDBHOST=127.0.0.1\n`, 0o600);
+    guest.writeFile(PG_ENV, `PGHOST=127.0.0.1\nPGPORT=6432\nPGUSER=app\nPGDATABASE=appdb\nPGPASSWORD='${PASSWORD}'\n`, 0o600);
+    ok(guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], { input: `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';\nCREATE DATABASE appdb OWNER app;\n` }), 'CREATE ROLE');
+    ok(pgb(['production', '--yes', '--set', 'max_client_conn=200']), 'pgb-setup production');
+    expect(guest.readFile('/etc/pgbouncer/pgbouncer.ini')).toMatch(/^so_reuseport = 1$/m);
+  }, 900_000);
+
+  afterAll(async () => {
+    if (lines.length > 0) console.log(`\nDebian trixie under systemd, ${SECONDS} s of load each:\n${lines.join('\n')}\n`);
+    await guest?.stop();
+  }, 120_000);
+
+  it('the plan names the handover and why', () => {
+    const r = ok(pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']), 'dry-run');
+    expect(r.out).toMatch(/service handover \(systemd\)/);
+    expect(r.out).toMatch(/pgbouncer: handover \(a reload cannot apply pkt_buf\)/);
+    const port = ok(pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'listen_port=6440']), 'dry-run port');
+    expect(port.out).toMatch(/pgbouncer: restart \(a reload cannot apply listen_port, and no handover: listen_port changes/);
+  });
+
+  it('a restart-class change (pkt_buf) hands over under load: nothing fails, the unit runs the new config', async () => {
+    const before = mainPid();
+    let r: RunResult | undefined;
+    const f = await underLoad('1.24 handover (pkt_buf, systemd)', () => {
+      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
+    });
+    ok(r!, 'pkt_buf change');
+    zero(f);
+    expect(mainPid()).not.toBe(before);
+    truthful(['pgbouncer']);
+    // The running process's own answer (peer login to its console as the service user).
+    const show = ok(guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-At', '-F', '=', '-h', '/var/run/postgresql', '-p', '6432', '-U', 'pgbouncer', 'pgbouncer', '-c', 'SHOW CONFIG']), 'SHOW CONFIG').out;
+    expect(show).toMatch(/^pkt_buf=8192=/m);
+  });
+
+  it('pgb-setup restart production hands over on demand under load', async () => {
+    const before = mainPid();
+    let r: RunResult | undefined;
+    const f = await underLoad('1.24 pgb-setup restart (systemd)', () => {
+      r = pgb(['restart', 'production']);
+    });
+    ok(r!, 'restart');
+    zero(f);
+    expect(mainPid()).not.toBe(before);
+    truthful(['pgbouncer']);
+  });
+
+  it('1 → 2 → 1 processes hand over under load', async () => {
+    let r: RunResult | undefined;
+    const up = await underLoad('1.24 handover 1 → 2 (systemd)', () => {
+      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192', '--processes', '2']);
+    });
+    ok(r!, '--processes 2');
+    zero(up);
+    truthful(['pgbouncer@1', 'pgbouncer@2']);
+    expect(guest.run(['systemctl', 'is-active', 'pgbouncer']).out.trim()).not.toBe('active');
+    const down = await underLoad('1.24 handover 2 → 1 (systemd)', () => {
+      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
+    });
+    ok(r!, 'back to 1 process');
+    zero(down);
+    truthful(['pgbouncer']);
+  });
+
+  it('a plain systemctl restart, measured the same way (for comparison)', async () => {
+    const f = await underLoad('1.24 plain systemctl restart', () => {
+      ok(guest.run(['systemctl', 'restart', 'pgbouncer']), 'systemctl restart');
+    });
+    expect(f.requests).toBeGreaterThan(0);
+  });
+});
