@@ -6,6 +6,7 @@
  * pgbouncer runs outside a unit. A plain `systemctl restart` is measured the same way.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ const PASSWORD = 'handover-in-guest';
 const DB_ENV = '/root/db.env';
 const PG_ENV = '/root/pg.env';
 const SECONDS = 10;
-const LOAD = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'support/guest-load.mjs'));
+const LOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'support/guest-load.mjs');
 
 interface Figures {
   requests: number;
@@ -37,7 +38,6 @@ function ok(r: RunResult, what: string): RunResult {
 
 describe('handover under systemd: Debian trixie guest', () => {
   let guest: Guest;
-  let npmRoot: string;
   let pgbench: string;
   const lines: string[] = [];
   const pgb = (args: string[]) => guest.run(['pgb-setup', ...args], { envFile: DB_ENV, timeout: 300_000 });
@@ -46,7 +46,7 @@ describe('handover under systemd: Debian trixie guest', () => {
 
   /** Runs `during` (synchronously, in the guest) while the load runs; returns the load's figures. */
   async function underLoad(label: string, during: () => void): Promise<Figures> {
-    const load = guest.spawn(['node', '/root/guest-load.mjs', String(SECONDS), pgbench, npmRoot], { envFile: PG_ENV });
+    const load = guest.spawn(['node', '/root/guest-load.cjs', String(SECONDS), pgbench], { envFile: PG_ENV });
     let out = '';
     let err = '';
     load.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -55,7 +55,7 @@ describe('handover under systemd: Debian trixie guest', () => {
     await new Promise((res) => setTimeout(res, 3000));
     during();
     await done;
-    const f = JSON.parse(out.trim().split('\n').pop() ?? 'null') as Figures | null;
+    const f = JSON.parse(out.trim().split('\n').pop() || 'null') as Figures | null;
     expect(f, `load gave no figures: ${err}`).not.toBeNull();
     lines.push(`${label.padEnd(36)} pgbench -C: ${f!.pgbench_transactions} tx, ${f!.pgbench_failed} failed, ${f!.pgbench_aborted} clients aborted | django loop: ${f!.requests} requests, ${f!.failed_requests} failed, ${f!.reconnects} reconnects | probes: ${f!.probes}, ${f!.refused_probes} refused`);
     return f!;
@@ -79,9 +79,10 @@ describe('handover under systemd: Debian trixie guest', () => {
     const tarball = readdirSync(join(CACHE, 'pack')).find((f) => /^pgb-setup-.*\.tgz$/.test(f))!;
     guest.writeFile(`/root/${tarball}`, readFileSync(join(CACHE, 'pack', tarball)));
     ok(guest.sh(`cd /root && npm install -g --no-audit --no-fund ./${tarball}`, { timeout: 300_000 }), 'npm install -g');
-    npmRoot = ok(guest.run(['npm', 'root', '-g']), 'npm root -g').out.trim();
     pgbench = ok(guest.sh('ls /usr/lib/postgresql/*/bin/pgbench | tail -1'), 'pgbench').out.trim();
-    guest.writeFile('/root/guest-load.mjs', LOAD);
+    // The guest has no PostgreSQL driver for node (pgb-setup's is bundled): bundle node-postgres in.
+    const bundle = await build({ entryPoints: [LOAD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node18', write: false, external: ['pg-native'], logLevel: 'silent' });
+    guest.writeFile('/root/guest-load.cjs', Buffer.from(bundle.outputFiles[0]!.contents));
     guest.writeFile(DB_ENV, `DBNAME=appdb\nDBUSER=app\nDBPASS='${PASSWORD}'\nDBHOST=127.0.0.1\n`, 0o600);
     guest.writeFile(PG_ENV, `PGHOST=127.0.0.1\nPGPORT=6432\nPGUSER=app\nPGDATABASE=appdb\nPGPASSWORD='${PASSWORD}'\n`, 0o600);
     ok(guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], { input: `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';\nCREATE DATABASE appdb OWNER app;\n` }), 'CREATE ROLE');

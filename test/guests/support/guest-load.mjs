@@ -2,14 +2,14 @@
 // node-postgres (the guests have no psycopg2 and no network; pg comes with the installed
 // pgb-setup): 4 workers with persistent connections, a health check (SELECT 1) at every request,
 // reconnect when it fails, then a transaction; plus a TCP connect to the port every 5 ms.
-// argv: seconds, pgbench path, npm root. Connection settings from PG* variables.
+// argv: seconds, pgbench path. Connection settings from PG* variables. The test bundles this file
+// with node-postgres (esbuild, CommonJS) and copies the bundle into the guest.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import pg from 'pg';
 
-const [seconds, pgbench, npmRoot] = process.argv.slice(2);
-const pg = createRequire(`${npmRoot}/pgb-setup/package.json`)('pg');
+const [seconds, pgbench] = process.argv.slice(2);
 const stopAt = Date.now() + Number(seconds) * 1000;
 const port = Number(process.env.PGPORT);
 const c = { requests: 0, failed_requests: 0, reconnects: 0, probes: 0, refused_probes: 0, errors: [] };
@@ -61,6 +61,7 @@ async function probe() {
   }
 }
 
+async function main() {
 await Promise.all([worker(), worker(), worker(), worker(), probe()]);
 const b = await bench;
 const num = (re) => Number(re.exec(b.out)?.[1] ?? 'NaN');
@@ -71,3 +72,6 @@ console.log(JSON.stringify({
   pgbench_aborted: (b.err.match(/client \d+ aborted/g) ?? []).length,
   pgbench_errors: b.err.split('\n').filter((l) => /error|aborted/i.test(l)).slice(0, 5),
 }));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
