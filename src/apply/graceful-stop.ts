@@ -5,13 +5,13 @@
  * pgbouncer 1.23+: SHUTDOWN WAIT_FOR_CLIENTS on its console (it closes its TCP listener at once,
  * so the kernel sends every new connection to the other process, and lets the connected clients
  * finish); once only our console session is left it exits by itself. Clients that stay connected
- * (persistent Django connections) get `drainMs`, then SHUTDOWN WAIT_FOR_SERVERS: each is
- * disconnected between two transactions and the process exits when its servers are released.
+ * (persistent Django connections) get `drainMs`, then PAUSE + SHUTDOWN (pauseThenShutdown): each
+ * is disconnected between two transactions, and reconnects at its next health check.
  * Without the console, SIGTERM does the first part; a second signal would be a fast exit in
  * 1.23+ (src/main.c: "got SIGINT while shutting down, fast exit"), so it is the last resort.
  *
- * Before 1.23: SIGINT (PAUSE + SHUTDOWN: waits for running transactions). Its TCP listener stays
- * open while it pauses, so a connection the kernel still hands it in that short window is
+ * Before 1.23: PAUSE + SHUTDOWN on the console (SIGINT without it: the same, exiting at the next
+ * maintenance tick). Its TCP listener stays open while it pauses, so a connection the kernel still hands it in that short window is
  * disconnected at the exit (1.23 fixed exactly this, pgbouncer PR #902).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +55,14 @@ export async function gracefulStop(input: GracefulStopInput): Promise<GracefulSt
   const started = Date.now();
   const done = (how: string) => ({ how, ms: Date.now() - started });
   if (!versionAtLeast(input.version, '1.23')) {
+    const console = input.socketDir ? await openPeerConsole(input.socketDir, input.port, input.account).catch(() => undefined) : undefined;
+    if (console) {
+      try {
+        if (await pauseThenShutdown(system, pid, console, input.serverWaitMs)) return done('PAUSE (running transactions finish), then SHUTDOWN at once');
+      } finally {
+        await console.close().catch(() => {});
+      }
+    }
     await system.exec('kill', ['-INT', String(pid)]);
     if (await waitExit(system, pid, input.serverWaitMs)) return done('SIGINT (pause, then exit once transactions finished)');
     await system.exec('kill', ['-TERM', String(pid)]);
@@ -86,9 +94,8 @@ export async function gracefulStop(input: GracefulStopInput): Promise<GracefulSt
     if (drained) return done('SHUTDOWN WAIT_FOR_CLIENTS (every client left)');
     if (alone) {
       if (await waitExit(system, pid, input.serverWaitMs)) return done('SHUTDOWN WAIT_FOR_CLIENTS (every client left)');
-    } else {
-      await console.query('SHUTDOWN WAIT_FOR_SERVERS').catch(() => undefined);
-      if (await waitExit(system, pid, input.serverWaitMs)) return done(`SHUTDOWN WAIT_FOR_CLIENTS, then WAIT_FOR_SERVERS after ${input.drainMs} ms (persistent clients disconnected between transactions)`);
+    } else if (await pauseThenShutdown(system, pid, console, input.serverWaitMs)) {
+      return done(`SHUTDOWN WAIT_FOR_CLIENTS, then after ${input.drainMs} ms PAUSE and SHUTDOWN (persistent clients disconnected between transactions)`);
     }
     await system.exec('kill', ['-QUIT', String(pid)]);
     await waitExit(system, pid, 5000);
@@ -96,4 +103,22 @@ export async function gracefulStop(input: GracefulStopInput): Promise<GracefulSt
   } finally {
     await console.close().catch(() => {});
   }
+}
+
+/**
+ * PAUSE returns once every server connection is released (each running transaction finished) and
+ * holds new queries back; SHUTDOWN right then closes the clients while none is inside a
+ * transaction. SHUTDOWN WAIT_FOR_SERVERS (or SIGINT) would do the same but exits only at the next
+ * maintenance tick, and every client that sends a query until then gets "server shutting down":
+ * the shorter that window, the fewer persistent clients see an error instead of a closed connection.
+ */
+async function pauseThenShutdown(system: System, pid: number, console: PeerConsole, serverWaitMs: number): Promise<boolean> {
+  const paused = await Promise.race([
+    console.query('PAUSE').then(() => true, () => false),
+    sleep(serverWaitMs).then(() => false),
+  ]);
+  if (!paused) return false;
+  // SHUTDOWN never answers: the process exits with the session open.
+  void console.query('SHUTDOWN').catch(() => undefined);
+  return waitExit(system, pid, 5000);
 }

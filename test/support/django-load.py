@@ -1,7 +1,8 @@
 """
 A Django-like client for the handover tests: THREADS workers, each with one persistent
-psycopg2 connection (CONN_MAX_AGE). At every "request" the worker checks the connection is
-usable (Django's CONN_HEALTH_CHECKS runs SELECT 1), reconnects if not, then runs a transaction.
+psycopg2 connection in autocommit (CONN_MAX_AGE, as Django runs it). At every "request" the worker
+checks the connection is usable (Django's CONN_HEALTH_CHECKS runs SELECT 1), reconnects if not,
+then runs a transaction (BEGIN ... COMMIT, an atomic block).
 A request fails when its connect or its transaction fails. A probe thread opens a TCP connection
 to the port every 5 ms and counts refused (or timed-out) attempts.
 Prints one JSON line: requests, failed_requests, reconnects, probes, refused_probes, errors.
@@ -45,10 +46,14 @@ def worker():
                     except Exception: pass
                     note("reconnects")
                 conn = psycopg2.connect(connect_timeout=5)
+                # Django's connections run in autocommit; a transaction is an explicit atomic block,
+                # so the health check and the transaction are separate round trips, as in Django.
+                conn.autocommit = True
             with conn.cursor() as c:
+                c.execute("BEGIN")
                 c.execute("SELECT count(*) FROM pg_class")
                 c.fetchone()
-            conn.commit()
+                c.execute("COMMIT")
         except Exception as e:
             note("failed_requests", e)
             try: conn.close()
