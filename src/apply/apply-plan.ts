@@ -33,6 +33,8 @@ export interface ApplyDeps {
   progress: (line: string) => void;
   /** Called as each step starts (a spinner on a terminal). */
   begin?: (label: string) => void;
+  /** Handover: how long clients may stay on the old process (pgbouncer 1.23+). */
+  drainMs?: number;
 }
 
 interface Undo {
@@ -201,7 +203,7 @@ async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | un
     for (const c of step.commands) await run(system, c);
     const { uid, gid, user } = deps.facts.serviceUser;
     if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${user} does not exist: no handover`);
-    await handover(step.handover, { system, account: { name: user, uid, gid }, ...(deps.password ? { password: deps.password } : {}), progress: deps.progress, restoreFiles: restore });
+    await handover(step.handover, { system, account: { name: user, uid, gid }, ...(deps.password ? { password: deps.password } : {}), progress: deps.progress, restoreFiles: restore, ...(deps.drainMs !== undefined ? { drainMs: deps.drainMs } : {}) });
     return;
   }
   for (const c of step.commands) {

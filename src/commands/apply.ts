@@ -33,6 +33,8 @@ export interface ApplyOptions extends ProfileOptions {
   skipFirewall?: boolean;
   skipService?: boolean;
   skipVerify?: boolean;
+  /** Handover: seconds clients may stay on the old process (pgbouncer 1.23+). */
+  drain?: string;
   copyServerSecret?: boolean;
   processes?: string;
   peers?: boolean;
@@ -141,7 +143,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
       return 0;
     }
     if (!opts.json) ctx.stderr.write(formatPlan(prepared.plan, opts.verbose));
-    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin });
+    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin, ...drainOption(opts.drain) });
     spinner.stop();
     const changed = installed || result.changed;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
@@ -269,4 +271,11 @@ async function planFor(config: ResolvedConfig, facts: HostFacts, system: System,
     backupStamp: backupStamp(new Date()),
   };
   return { config, plan: buildPlan(facts, config, desired, planOptions), password };
+}
+
+function drainOption(value: string | undefined): { drainMs?: number } {
+  if (value === undefined) return {};
+  const ms = Math.round(Number(value) * 1000);
+  if (!/^\d+(\.\d+)?$/.test(value) || ms > 3_600_000) throw new InputError(`--drain ${value}: seconds from 0 to 3600`, '--drain');
+  return { drainMs: ms };
 }

@@ -15,7 +15,8 @@ import { CACHE, Guest, type RunResult } from './support/guest.js';
 const PASSWORD = 'handover-in-guest';
 const DB_ENV = '/root/db.env';
 const PG_ENV = '/root/pg.env';
-const SECONDS = 10;
+/** Long enough to cover a whole handover with the default 5 s drain on the old process and on the bridge. */
+const SECONDS = 20;
 const LOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'support/guest-load.mjs');
 
 interface Figures {
@@ -53,7 +54,9 @@ describe('handover under systemd: Debian trixie guest', () => {
     load.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const done = new Promise<void>((res) => load.once('close', () => res()));
     await new Promise((res) => setTimeout(res, 3000));
+    const t0 = Date.now();
     during();
+    expect(Date.now() - t0, 'the load must cover the whole handover').toBeLessThan((SECONDS - 3) * 1000);
     await done;
     const f = JSON.parse(out.trim().split('\n').pop() || 'null') as Figures | null;
     expect(f, `load gave no figures: ${err}`).not.toBeNull();

@@ -28,6 +28,11 @@ import { makeTempDir, type TempDir } from '../support/tmp.js';
 
 const PASSWORD = 'handover-under-load';
 const SECONDS = 10;
+/** Persistent clients stay this long on a process that is leaving: short, so the whole handover (old process and bridge) falls inside the load. */
+const DRAIN_MS = 2000;
+const DELAY_MS = 2000;
+/** The Django loop's CONN_MAX_AGE: below the drain, so persistent clients leave the old process at the end of a request, as Django's do. */
+const CONN_MAX_AGE = 1;
 const system = createNodeSystem();
 const owner = lookupUser('postgres');
 const account = { name: 'postgres', uid: owner.uid, gid: owner.gid };
@@ -122,8 +127,13 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
     }
   }
 
-  function load(during: () => Promise<void>): Promise<LoadFigures> {
-    return runLoad({ host: '127.0.0.1', port, user: 'app_user', password: PASSWORD, database: 'appdb' }, dir.path, SECONDS, 3000, during);
+  function load(during: () => Promise<void>, connMaxAge = CONN_MAX_AGE): Promise<LoadFigures> {
+    return runLoad({ host: '127.0.0.1', port, user: 'app_user', password: PASSWORD, database: 'appdb' }, dir.path, SECONDS, DELAY_MS, async () => {
+      const t0 = Date.now();
+      await during();
+      // The load must cover the handover from start to end.
+      expect(Date.now() - t0).toBeLessThan(SECONDS * 1000 - DELAY_MS);
+    }, connMaxAge);
   }
 
   /** PIDs that hold a TCP listener on the port now. */
@@ -151,7 +161,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
     const before = await pidOf(single());
     await render(['--set', 'pkt_buf=8192']);
     const f = await load(async () => {
-      await handover(spec([single()], [before], [single()]), { system, account, password: PASSWORD, progress: () => {} });
+      await handover(spec([single()], [before], [single()]), { system, account, password: PASSWORD, progress: () => {}, drainMs: DRAIN_MS });
     });
     figures.push(figuresLine(`${version} handover (pkt_buf change)`, f));
     zero(f, version);
@@ -163,9 +173,21 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
     expect((await readdir('/tmp')).filter((n) => n.startsWith('pgb-setup-handover-'))).toEqual([]);
   });
 
-  it('a plain restart measured the same way (for comparison)', async () => {
+  it('clients that stay longer than the drain (CONN_MAX_AGE 600 s) are disconnected between transactions (figures only)', async () => {
     const before = await pidOf(single());
     await render(['--set', 'pkt_buf=4096']);
+    const f = await load(async () => {
+      await handover(spec([single()], [before], [single()]), { system, account, password: PASSWORD, progress: () => {}, drainMs: DRAIN_MS });
+    }, 600);
+    figures.push(figuresLine(`${version} handover, CONN_MAX_AGE > drain`, f));
+    expect(f.refusedProbes).toBe(0);
+    // Each persistent client is cut once per process it leaves (old, bridge): at most one failed request each time.
+    expect(f.failedRequests).toBeLessThanOrEqual(8);
+  });
+
+  it('a plain restart measured the same way (for comparison)', async () => {
+    const before = await pidOf(single());
+    await render(['--set', 'pkt_buf=8192']);
     const f = await load(async () => {
       process.kill(before, 'SIGINT');
       while (isAlive(before)) await sleep(10);
@@ -183,7 +205,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
       await chown(member(i).socketDir, owner.uid, owner.gid);
     }
     const up = await load(async () => {
-      await handover(spec([single()], [before], [member(1), member(2)]), { system, account, password: PASSWORD, progress: () => {} });
+      await handover(spec([single()], [before], [member(1), member(2)]), { system, account, password: PASSWORD, progress: () => {}, drainMs: DRAIN_MS });
     });
     figures.push(figuresLine(`${version} handover 1 → 2 processes`, up));
     zero(up, version);
@@ -193,7 +215,7 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
 
     await render(['--set', 'pkt_buf=4096']);
     const down = await load(async () => {
-      await handover(spec([member(1), member(2)], group, [single()]), { system, account, password: PASSWORD, progress: () => {} });
+      await handover(spec([member(1), member(2)], group, [single()]), { system, account, password: PASSWORD, progress: () => {}, drainMs: DRAIN_MS });
     });
     figures.push(figuresLine(`${version} handover 2 → 1 process`, down));
     zero(down, version);

@@ -7,12 +7,16 @@ A request fails when its connect or its transaction fails. A probe thread opens 
 to the port every 5 ms and counts refused (or timed-out) attempts.
 Prints one JSON line: requests, failed_requests, reconnects, probes, refused_probes, errors.
 Connection parameters come from PG* environment variables (the password never on argv).
+Arguments: seconds, workers, CONN_MAX_AGE seconds.
 """
 import json, os, socket, sys, threading, time
 import psycopg2
 
 DURATION = float(sys.argv[1])
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+# Django's CONN_MAX_AGE: at the end of a request, a connection older than this is closed (and the
+# next request opens a new one). pgb-setup prints 600 s for production; the tests use a short one.
+MAX_AGE = float(sys.argv[3]) if len(sys.argv) > 3 else 600.0
 HOST, PORT = os.environ["PGHOST"], int(os.environ["PGPORT"])
 stop_at = time.monotonic() + DURATION
 lock = threading.Lock()
@@ -37,15 +41,17 @@ def usable(conn):
 
 def worker():
     conn = None
+    opened = 0.0
     while time.monotonic() < stop_at:
         note("requests")
         try:
-            if not usable(conn):
+            if conn is None or not usable(conn):
                 if conn is not None:
                     try: conn.close()
                     except Exception: pass
                     note("reconnects")
                 conn = psycopg2.connect(connect_timeout=5)
+                opened = time.monotonic()
                 # Django's connections run in autocommit; a transaction is an explicit atomic block,
                 # so the health check and the transaction are separate round trips, as in Django.
                 conn.autocommit = True
@@ -54,6 +60,10 @@ def worker():
                 c.execute("SELECT count(*) FROM pg_class")
                 c.fetchone()
                 c.execute("COMMIT")
+            # request_finished: close_if_unusable_or_obsolete()
+            if time.monotonic() - opened > MAX_AGE:
+                conn.close()
+                conn = None
         except Exception as e:
             note("failed_requests", e)
             try: conn.close()

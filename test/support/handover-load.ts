@@ -56,12 +56,12 @@ function collect(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
   });
 }
 
-export async function runLoad(t: LoadTarget, workDir: string, seconds: number, delayMs: number, during: () => Promise<void>): Promise<LoadFigures> {
+export async function runLoad(t: LoadTarget, workDir: string, seconds: number, delayMs: number, during: () => Promise<void>, connMaxAge = 600): Promise<LoadFigures> {
   const script = join(workDir, 'pgbench-select.sql');
   await writeFile(script, 'SELECT count(*) FROM pg_class;\n');
   const env = { PGHOST: t.host, PGPORT: String(t.port), PGUSER: t.user, PGPASSWORD: t.password, PGDATABASE: t.database };
   const bench = collect(join(PG_BIN_DIR, 'pgbench'), ['-n', '-C', '-c', '4', '-j', '2', '-T', String(seconds), '-f', script], env);
-  const django = collect(PYTHON, [DJANGO_LOAD, String(seconds), '4'], env);
+  const django = collect(PYTHON, [DJANGO_LOAD, String(seconds), '4', String(connMaxAge)], env);
   await sleep(delayMs);
   let failure: unknown;
   await during().catch((e: unknown) => (failure = e));

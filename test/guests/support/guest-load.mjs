@@ -1,7 +1,8 @@
 // Load inside a guest during a handover (#14): pgbench -C (4 clients) and a Django-like loop with
 // node-postgres (the guests have no psycopg2 and no network; pg comes with the installed
 // pgb-setup): 4 workers with persistent connections, a health check (SELECT 1) at every request,
-// reconnect when it fails, then a transaction; plus a TCP connect to the port every 5 ms.
+// reconnect when it fails, then a transaction, closing the connection at the end of a request
+// once it is older than CONN_MAX_AGE; plus a TCP connect to the port every 5 ms.
 // argv: seconds, pgbench path. Connection settings from PG* variables. The test bundles this file
 // with node-postgres (esbuild, CommonJS) and copies the bundle into the guest.
 import { spawn } from 'node:child_process';
@@ -9,7 +10,9 @@ import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 
-const [seconds, pgbench] = process.argv.slice(2);
+const [seconds, pgbench, maxAge = '600'] = process.argv.slice(2);
+// Django's CONN_MAX_AGE: a connection older than this is closed at the end of a request.
+const MAX_AGE_MS = Number(maxAge) * 1000;
 const stopAt = Date.now() + Number(seconds) * 1000;
 const port = Number(process.env.PGPORT);
 const c = { requests: 0, failed_requests: 0, reconnects: 0, probes: 0, refused_probes: 0, errors: [] };
@@ -26,7 +29,8 @@ const bench = new Promise((resolve) => {
 
 async function worker() {
   let client;
-  const open = async () => { const x = new pg.Client({ connectionTimeoutMillis: 5000 }); x.on('error', () => {}); await x.connect(); return x; };
+  let opened = 0;
+  const open = async () => { const x = new pg.Client({ connectionTimeoutMillis: 5000 }); x.on('error', () => {}); await x.connect(); opened = Date.now(); return x; };
   while (Date.now() < stopAt) {
     c.requests++;
     try {
@@ -39,6 +43,7 @@ async function worker() {
       await client.query('BEGIN');
       await client.query('SELECT count(*) FROM pg_class');
       await client.query('COMMIT');
+      if (Date.now() - opened > MAX_AGE_MS) { await client.end().catch(() => {}); client = undefined; }
     } catch (e) {
       c.failed_requests++; note(e);
       client?.end().catch(() => {}); client = undefined;
