@@ -98,7 +98,11 @@ export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<
       }
     }
   } catch (e) {
-    for (const r of started.reverse()) await stopStarted(spec, r, deps, { drainMs: 0, serverWaitMs: 5000 }).catch(() => {});
+    for (const r of started.reverse()) {
+      await stopStarted(spec, r, deps, { drainMs: 0, serverWaitMs: 5000 }).catch(() => {});
+      // A unit of the new layout (pgbouncer@N) was enabled when it started: not any more.
+      if (r.unit && !r.dir) await system.exec('systemctl', ['disable', r.unit]);
+    }
     if (spec.manager === 'systemd') await system.exec('systemctl', ['daemon-reload']);
     throw new HandoverError(`handover stopped, the running pgbouncer was not touched: ${(e as Error).message}`, true);
   }
