@@ -228,6 +228,8 @@ async function acceptsLogin(spec: HandoverSpec, r: Running, deps: HandoverDeps):
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (!(await isAlive(deps.system, r.pid))) throw new RuntimeError(`${r.label} (pid ${r.pid}) exited`);
+    // Without a unix socket there is no way to reach this very process (the shared TCP port lands
+    // on any of them): alive and past its pidfile is all that can be checked.
     if (!r.socketDir) return;
     if (spec.login && deps.password) {
       const error = await tryLogin({ host: r.socketDir, port: spec.port, user: spec.login.user, password: deps.password, database: spec.login.database });

@@ -73,8 +73,7 @@ export async function runRestart(environment: string | undefined, opts: RestartO
     const login = user && database && password ? { user, database } : undefined;
     // The next processes are the same files: the handover checks what runs now against itself.
     const next = procs.map((p) => ({ id: p.id, iniPath: p.iniPath, pidfile: p.pidfile, socketDir: iniValue(p.text, 'unix_socket_dir') ?? facts.distro.unixSocketDir, port: iniValue(p.text, 'listen_port') ?? '6432', reuse: iniValue(p.text, 'so_reuseport') ?? '0' }));
-    const fake = next.map((n) => ({ id: n.id, iniPath: n.iniPath, config: { settings: [{ key: 'listen_port', value: Number(n.port) }, { key: 'so_reuseport', value: /^(1|true|yes|on)$/i.test(n.reuse) }] } as never }));
-    const blocker = handoverBlocker(facts, version, procs.map((p) => p.text), fake);
+    const blocker = handoverBlocker(facts, version, procs.map((p) => p.text), next.map((n) => ({ listenPort: n.port, soReuseport: /^(1|true|yes|on)$/i.test(n.reuse) })));
     if (blocker) throw new RuntimeError(`cannot hand over: ${blocker}; a plain restart (systemctl restart ${facts.distro.serviceName}) cuts every client`);
     const spec: HandoverSpec = {
       manager: facts.systemd ? 'systemd' : 'daemon',

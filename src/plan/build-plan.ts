@@ -13,7 +13,7 @@ import { unifiedDiff } from './file-diff.js';
 import { userlistEntriesOfBytes } from '../auth/userlist.js';
 import { decideOpenFiles, DROP_IN_NAME, LEGACY_DROP_IN_NAME, legacyDropInWarning, type OpenFilesDecision } from './open-files.js';
 import type { FileAction, FileStep, Plan, PlanCommand, ServiceMethod, ServiceStep, Step } from './types.js';
-import { handoverBlocker, handoverSpec } from './handover-plan.js';
+import { handoverBlocker, handoverSpec, handoverTarget } from './handover-plan.js';
 
 export interface PlanOptions {
   allowFrom: string[];
@@ -495,7 +495,7 @@ function planHandoverService(facts: HostFacts, instances: Instance[], pidfiles: 
     iniText: oldIni(pidfile),
     unit: !facts.systemd ? undefined : facts.running?.pidfile === pidfile && !/-\d+\.pid$/.test(pidfile) ? facts.distro.serviceName : /-(\d+)\.pid$/.test(pidfile) ? `pgbouncer@${/-(\d+)\.pid$/.exec(pidfile)![1]}` : facts.distro.serviceName,
   }));
-  const blocker = handoverBlocker(facts, extra.version, old.map((o) => o.iniText), instances);
+  const blocker = handoverBlocker(facts, extra.version, old.map((o) => o.iniText), instances.map((i) => handoverTarget(i.config)));
   if (blocker) return { blocker };
   const spec = handoverSpec(facts, extra.version, instances.map((inst, n) => ({ ...inst, pidfile: pidfiles[n]! })), old, { binary, login: extra.login, ...(extra.nofile ? { nofile: extra.nofile } : {}) });
   const commands: PlanCommand[] = facts.systemd && unitChanged ? [{ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new unit files' }] : [];

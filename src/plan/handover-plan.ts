@@ -35,20 +35,32 @@ function value(config: ResolvedConfig, key: string): string | undefined {
   return s ? formatSettingValue(s.value) : undefined;
 }
 
+/** What a handover needs to know of each new process's config. */
+export interface HandoverTarget {
+  listenPort: string;
+  soReuseport: boolean;
+}
+
+export function handoverTarget(config: ResolvedConfig): HandoverTarget {
+  return { listenPort: value(config, 'listen_port') ?? '6432', soReuseport: ON.test(value(config, 'so_reuseport') ?? '') };
+}
+
 /** The reason a handover cannot work here, or undefined when it can. */
-export function handoverBlocker(facts: HostFacts, version: string, oldInis: (string | undefined)[], next: HandoverInstance[]): string | undefined {
+export function handoverBlocker(facts: HostFacts, version: string, oldInis: (string | undefined)[], next: HandoverTarget[]): string | undefined {
   const since = SETTINGS_BY_KEY.get('so_reuseport')?.since ?? '1.12';
   if (!versionAtLeast(version, since)) return `pgbouncer ${version} has no so_reuseport, so no second process can bind the port`;
   if (facts.serviceUser.uid === undefined || facts.serviceUser.gid === undefined) return `the service user ${facts.serviceUser.user} does not exist yet`;
-  const newPort = value(next[0]!.config, 'listen_port');
-  for (const inst of next) {
-    if (!ON.test(value(inst.config, 'so_reuseport') ?? '')) return 'so_reuseport is off in the new config (so_reuseport = 1 makes the next change a handover)';
-  }
+  const newOn = next.every((n) => n.soReuseport);
+  const newPort = next[0]!.listenPort;
   for (const text of oldInis) {
     const old = section(text);
     if (!old) return 'the running config cannot be read';
-    if (!ON.test(String(old['so_reuseport'] ?? '').trim())) return 'the running pgbouncer listens without so_reuseport, so nothing can bind its port beside it (this run turns it on: the next restart-class change is a handover)';
-    if (String(old['listen_port'] ?? '6432').trim() !== newPort) return `listen_port changes (${String(old['listen_port'] ?? '6432').trim()} → ${newPort}): clients of the old port cannot be handed to the new one`;
+    if (!ON.test(String(old['so_reuseport'] ?? '').trim())) return `the running pgbouncer listens without so_reuseport, so nothing can bind its port beside it${newOn ? ' (this run turns it on: the next restart-class change is a handover)' : ''}`;
+  }
+  if (!newOn) return 'so_reuseport is off in the new config (so_reuseport = 1 makes the next change a handover)';
+  for (const text of oldInis) {
+    const oldPort = String(section(text)?.['listen_port'] ?? '6432').trim();
+    if (oldPort !== newPort) return `listen_port changes (${oldPort} → ${newPort}): clients of the old port cannot be handed to the new one`;
   }
   return undefined;
 }

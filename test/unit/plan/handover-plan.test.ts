@@ -94,3 +94,17 @@ describe('the plan names the method per change', () => {
     expect(s.commands).toEqual([]);
   });
 });
+
+describe('pgb-setup restart --dry-run', () => {
+  it('names what it would hand over, and the login it would check', async () => {
+    const ctx = captureContext({ system: await runningHost({}), env: ENV });
+    expect(await main(['node', 'pgb-setup', 'restart', 'production', '--dry-run'], ctx)).toBe(0);
+    expect(ctx.out()).toBe('would hand over pgbouncer (pid 500) on port 6432: start each again beside the running one (so_reuseport), check a login as app_user, then shut the old one down gracefully\n');
+  });
+
+  it('refuses where a handover cannot work, naming the plain restart', async () => {
+    const ctx = captureContext({ system: await runningHost({ so_reuseport: '0' }), env: ENV });
+    expect(await main(['node', 'pgb-setup', 'restart', 'production', '--dry-run'], ctx)).toBe(1);
+    expect(ctx.err()).toMatch(/cannot hand over: the running pgbouncer listens without so_reuseport.*systemctl restart pgbouncer\) cuts every client/);
+  });
+});
