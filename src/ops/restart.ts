@@ -84,6 +84,8 @@ export async function runRestart(environment: string | undefined, opts: RestartO
       next: next.map((n) => ({ iniPath: n.iniPath, pidfile: n.pidfile, socketDir: n.socketDir, ...(facts.systemd ? { unit: n.id === undefined ? facts.distro.serviceName : `pgbouncer@${n.id}` } : {}) })),
       enable: [],
       disable: [],
+      // The bridge unit gets the main unit's open-files limit.
+      ...(typeof facts.unitNofile?.soft === 'number' ? { nofile: facts.unitNofile.soft } : {}),
       login,
     };
     const what = `${procs.length === 1 ? 'pgbouncer' : `${procs.length} pgbouncer processes`} (pid ${procs.map((p) => p.pid).join(', ')}) on port ${spec.port}`;
