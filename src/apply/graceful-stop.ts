@@ -113,10 +113,12 @@ export async function gracefulStop(input: GracefulStopInput): Promise<GracefulSt
  * the shorter that window, the fewer persistent clients see an error instead of a closed connection.
  */
 async function pauseThenShutdown(system: System, pid: number, console: PeerConsole, serverWaitMs: number): Promise<boolean> {
+  // The timer is cancelled once PAUSE answers: a pending one would keep the process alive for serverWaitMs.
+  const timer = new AbortController();
   const paused = await Promise.race([
     console.query('PAUSE').then(() => true, () => false),
-    sleep(serverWaitMs).then(() => false),
-  ]);
+    sleep(serverWaitMs, false, { signal: timer.signal }).catch(() => false),
+  ]).finally(() => timer.abort());
   if (!paused) return false;
   // SHUTDOWN never answers: the process exits with the session open.
   void console.query('SHUTDOWN').catch(() => undefined);

@@ -70,9 +70,10 @@ const BRIDGE_PREFIX = 'pgb-setup-handover-';
 export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<HandoverReport> {
   const { system } = deps;
   const steps: string[] = [];
+  const t0 = Date.now();
   const say = (line: string) => {
     steps.push(line);
-    deps.progress(`  ${line}`);
+    deps.progress(`  ${line} (at ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   };
   const drainMs = deps.drainMs ?? 5000;
   const serverWaitMs = deps.serverWaitMs ?? 30_000;
@@ -149,6 +150,7 @@ export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<
     for (const unit of spec.enable) await system.exec('systemctl', ['enable', unit]);
     for (const unit of spec.disable) await system.exec('systemctl', ['disable', unit]);
   }
+  say('handover done');
   return { steps };
 }
 
