@@ -168,6 +168,11 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
   });
 
   afterAll(async () => {
+    // Whatever a failed step left running too: every pidfile in the folder names a process of ours.
+    for (const f of dir ? (await readdir(dir.path)).filter((n) => n.endsWith('.pid')) : []) {
+      const pid = Number((await readFile(join(dir.path, f), 'utf8').catch(() => '')).trim());
+      if (pid > 1) started.add(pid);
+    }
     for (const pid of started) if (isAlive(pid)) await stopPid(pid, ['SIGINT', 'SIGQUIT', 'SIGKILL'], 3000);
     await dir?.cleanup();
   });
