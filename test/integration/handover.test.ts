@@ -171,7 +171,8 @@ describe.each(pgbouncerBinaries())('handover on pgbouncer $label', ({ label, bin
     // Whatever a failed step left running too: every pidfile in the folder names a process of ours.
     for (const f of dir ? (await readdir(dir.path)).filter((n) => n.endsWith('.pid')) : []) {
       const pid = Number((await readFile(join(dir.path, f), 'utf8').catch(() => '')).trim());
-      if (pid > 1) started.add(pid);
+      // Only a pgbouncer running a config of this folder (a stale pidfile's PID may be reused).
+      if (pid > 1 && (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(dir.path)) started.add(pid);
     }
     for (const pid of started) if (isAlive(pid)) await stopPid(pid, ['SIGINT', 'SIGQUIT', 'SIGKILL'], 3000);
     await dir?.cleanup();
