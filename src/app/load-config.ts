@@ -4,7 +4,7 @@ import { parseVersionArg } from '../settings/pgbouncer-version.js';
 import { pgbouncerOnPath } from '../facts/pgbouncer-binary.js';
 import { ENV_FILE_MAX_BYTES, envLayer, loadBuiltinProfile, parseEnvFile, profileFileLayer, setLayer, type Layer } from '../profile/layers.js';
 import { readInputBytes, readInputFile } from '../system/input-file.js';
-import { DEBIAN_PATHS, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
+import { DEBIAN_PATHS, handoverDefaultsLayer, hostDefaultsLayer, type HostPaths } from '../profile/host-defaults.js';
 import { resolveConfig, type ResolvedConfig, type TargetVersion } from '../profile/resolve.js';
 import { crossCheck } from '../preflight/cross-checks.js';
 import { NEWEST_KNOWN, OLDEST_SUPPORTED } from '../settings/catalogue.js';
@@ -38,7 +38,7 @@ export function readEnvFile(path: string): Record<string, string> {
 }
 
 function profileLayers(environment: string, opts: ProfileOptions, ctx: Context, extras: LoadConfigExtras = {}): Layer[] {
-  const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS)];
+  const layers: Layer[] = [hostDefaultsLayer(extras.hostPaths ?? DEBIAN_PATHS), handoverDefaultsLayer()];
   if (extras.facts) layers.push(extras.facts);
   layers.push(loadBuiltinProfile(environment));
   if (opts.profile) layers.push(profileFileLayer(readInputFile(opts.profile, `--profile ${opts.profile}`), opts.profile));

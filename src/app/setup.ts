@@ -37,6 +37,8 @@ interface ApplyOptions extends ProfileOptions, TlsFlags {
   skipFirewall?: boolean;
   skipService?: boolean;
   skipVerify?: boolean;
+  /** Handover: seconds clients may stay on the old process (pgbouncer 1.23+). */
+  drain?: string;
   copyServerSecret?: boolean;
   processes?: string;
   peers?: boolean;
@@ -132,7 +134,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
       return 0;
     }
     if (!opts.json) ctx.stderr.write(formatPlan(prepared.plan, opts.verbose));
-    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin });
+    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin, ...drainOption(opts.drain) });
     spinner.stop();
     const changed = installed || result.changed;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
@@ -262,4 +264,11 @@ async function tlsFilesFor(config: ResolvedConfig, facts: HostFacts, system: Sys
     hba: hbaOn ? renderHba({ environment: config.environment, allowFrom, method: hbaMethod(config) }) : undefined,
     now: new Date(),
   });
+}
+
+function drainOption(value: string | undefined): { drainMs?: number } {
+  if (value === undefined) return {};
+  const ms = Math.round(Number(value) * 1000);
+  if (!/^\d+(\.\d+)?$/.test(value) || ms > 3_600_000) throw new InputError(`--drain ${value}: seconds from 0 to 3600`, '--drain');
+  return { drainMs: ms };
 }

@@ -6,6 +6,7 @@ import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate, requiresClientTls } from './candidate-check.js';
+import { handover, HandoverError } from './handover.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
 import { tryLogin, waitForListen } from '../system/net.js';
 import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
@@ -33,6 +34,8 @@ interface ApplyDeps {
   progress: (line: string) => void;
   /** Called as each step starts (a spinner on a terminal). */
   begin?: (label: string) => void;
+  /** Handover: how long clients may stay on the old process (pgbouncer 1.23+). */
+  drainMs?: number;
 }
 
 interface Undo {
@@ -161,7 +164,7 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
         case 'service': {
           service = { step, done: false };
           if (step.action === 'none') { record(step, 'unchanged'); break; }
-          await runService(step, deps, ini);
+          await runService(step, deps, ini, () => restoreFiles(undo, deps));
           service.done = true;
           record(step, 'changed');
           break;
@@ -179,7 +182,9 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
       }
     } catch (e) {
       record(step, 'failed', (e as Error).message);
-      const restored = undo.length > 0 ? await rollBack(undo, service, deps) : true;
+      // A failed handover left the running pgbouncer serving (or brought it back on the previous
+      // files itself): the files go back, the service is not restarted on top of that.
+      const restored = undo.length > 0 ? await rollBack(undo, e instanceof HandoverError ? undefined : service, deps) : true;
       if (backup) await dropBackup(system, backup, restored, deps);
       throw e;
     }
@@ -194,8 +199,15 @@ async function logHint(system: System, ini: FileStep | undefined): Promise<strin
   return line ? ` (pgbouncer: ${line})` : '';
 }
 
-async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined): Promise<void> {
+async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | undefined, restore: () => Promise<void>): Promise<void> {
   const { system } = deps;
+  if (step.action === 'handover' && step.handover) {
+    for (const c of step.commands) await run(system, c);
+    const { uid, gid, user } = deps.facts.serviceUser;
+    if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${user} does not exist: no handover`);
+    await handover(step.handover, { system, account: { name: user, uid, gid }, ...(deps.password ? { password: deps.password } : {}), progress: deps.progress, restoreFiles: restore, ...(deps.drainMs !== undefined ? { drainMs: deps.drainMs } : {}) });
+    return;
+  }
   for (const c of step.commands) {
     if (c.cmd === 'kill') {
       // The PID was read when planning; make sure it is still that pgbouncer before signalling it.
@@ -235,6 +247,14 @@ async function dropBackup(system: System, backup: { dir: string; names: string[]
     deps.progress(`↺ removed this run's backup ${backup.dir} (the files are as they were)`);
   } catch (e) {
     deps.progress(`backup ${backup.dir} left in place (${(e as Error).message}); it holds the files as they are now`);
+  }
+}
+
+/** Puts the previous files back (a failed handover does so before it starts pgbouncer on them again). */
+async function restoreFiles(undo: Undo[], deps: ApplyDeps): Promise<void> {
+  for (const u of [...undo].reverse()) {
+    if (u.previous) await deps.system.writeFile(u.path, u.previous.bytes, { mode: u.previous.mode, uid: u.previous.uid, gid: u.previous.gid });
+    else await deps.system.remove(u.path);
   }
 }
 

@@ -71,7 +71,7 @@ export const MAX_USERLIST_BYTES = 64 * 1024 * 1024;
  * link, FIFO, device or directory there is refused before anything is read (so no diff or backup
  * can show another file's content), and so is a file over `maxBytes`.
  */
-async function readFileFact(system: System, path: string, maxBytes = MAX_CONFIG_BYTES): Promise<FileFact | undefined> {
+export async function readFileFact(system: System, path: string, maxBytes = MAX_CONFIG_BYTES): Promise<FileFact | undefined> {
   const got = await system.readManaged(path, maxBytes);
   if (!got) return undefined;
   return { path, content: got.bytes.toString('utf8'), bytes: got.bytes, mode: got.stat.mode, uid: got.stat.uid, gid: got.stat.gid };

@@ -8,7 +8,8 @@ import { poolBudget } from '../profile/pool-budget.js';
 import { RESTART_KEYS } from '../settings/catalogue.js';
 import { unifiedDiff } from './file-diff.js';
 import { decideOpenFiles, LEGACY_DROP_IN_NAME, legacyDropInWarning } from './open-files.js';
-import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from './types.js';
+import type { FileStep, Plan, PlanCommand, ServiceMethod, ServiceStep, Step } from './types.js';
+import { handoverBlocker, handoverSpec, handoverTarget } from './handover-plan.js';
 import { hbaFirewallNote, tlsDroppedWarning, tlsFileSteps, type TlsPlanInput } from './tls.js';
 import { fileAction, iniFileSteps, logfileSteps, md5SecretsUnderScram, plantedUsers, settingText, unitFileSteps } from './files.js';
 import { dropInPath, systemdFiles } from './systemd-units.js';
@@ -197,7 +198,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   if (firewall.note) notes.push(firewall.note);
 
   // 5. Service.
-  const service = planService(facts, desired.instances, fileSteps, options);
+  const service = planService(facts, desired.instances, fileSteps, options, { login, version: config.target.version, ...(openFiles ? { nofile: openFiles.needed } : {}) });
   if (service) steps.push(service);
   else notes.push(options.skipService ? '--skip-service: pgbouncer not started or reloaded' : '--root: service not started (needs the live system)');
 
@@ -236,7 +237,7 @@ function pidfileOfInstance(inst: Instance, facts: HostFacts): string {
   return settingText(inst.config, 'pidfile') ?? facts.distro.pidfile;
 }
 
-function planService(facts: HostFacts, instances: Instance[], files: FileStep[], options: PlanOptions): ServiceStep | undefined {
+function planService(facts: HostFacts, instances: Instance[], files: FileStep[], options: PlanOptions, extra: HandoverExtra): ServiceStep | undefined {
   if (!facts.live || options.skipService) return undefined;
   const changed = (path: string) => files.some((f) => f.path === path && (f.action === 'create' || f.action === 'update'));
   const unitChanged = files.some((f) => f.notify === 'daemon-reload' && (f.action === 'create' || f.action === 'update'));
@@ -246,6 +247,9 @@ function planService(facts: HostFacts, instances: Instance[], files: FileStep[],
   const binary = facts.pgbouncer.binary ?? facts.distro.pgbouncerBinary;
   const user = facts.serviceUser.user;
   const pidfiles = instances.map((i) => pidfileOfInstance(i, facts));
+  const handover = planHandoverService(facts, instances, pidfiles, unitChanged, binary, extra);
+  if (handover.step) return handover.step;
+  const methods: ServiceMethod[] = [];
   const commands: PlanCommand[] = [];
   const reasons: string[] = [];
   const actions = new Set<ServiceStep['action']>();
@@ -275,15 +279,18 @@ function planService(facts: HostFacts, instances: Instance[], files: FileStep[],
     const label = inst.id === undefined ? 'pgbouncer' : `process ${inst.id}`;
     const unit = inst.id === undefined ? facts.distro.serviceName : `pgbouncer@${inst.id}`;
     if (running === undefined) {
+      methods.push({ target: label, method: 'start', why: `${label} is not running` });
       actions.add('start');
       reasons.push(`${label} is not running`);
       commands.push(facts.systemd ? { cmd: 'systemctl', args: ['enable', '--now', unit], why: `start ${label} now and at boot` } : { cmd: binary, args: ['-d', '-u', user, inst.iniPath], why: `start ${label} as ${user} (no systemd on this host)` });
     } else if (needsRestart) {
+      methods.push({ target: label, method: 'restart', why: `a reload cannot apply ${restartKeys.join(', ') || 'the new unit'}${handover.blocker ? `, and no handover: ${handover.blocker}` : ''}` });
       actions.add('restart');
-      reasons.push(`a reload cannot apply ${restartKeys.join(', ') || 'the new unit'} to ${label}`);
+      reasons.push(`a reload cannot apply ${restartKeys.join(', ') || 'the new unit'} to ${label}${handover.blocker ? `; restart, not a handover: ${handover.blocker}` : ''}`);
       if (facts.systemd) commands.push({ cmd: 'systemctl', args: ['restart', unit], why: `restart ${label}` });
       else commands.push({ cmd: 'kill', args: ['-INT', String(running)], why: `stop ${label} after its servers finish their transactions` }, { cmd: binary, args: ['-d', '-u', user, inst.iniPath], why: `start ${label} as ${user}` });
     } else if (needsReload) {
+      methods.push({ target: label, method: 'reload', why: 'every changed setting applies on reload; clients stay connected' });
       actions.add('reload');
       reasons.push(`${label}: config changed; clients stay connected`);
       commands.push(facts.systemd ? { cmd: 'systemctl', args: ['reload', unit], why: `reload ${label}` } : { cmd: 'kill', args: ['-HUP', String(running)], why: `reload ${label} (SIGHUP)` });
@@ -298,5 +305,72 @@ function planService(facts: HostFacts, instances: Instance[], files: FileStep[],
     reason: reasons.length > 0 ? reasons.join('; ') : 'running with this config',
     commands,
     pidfiles,
+    ...(methods.length > 0 ? { methods } : {}),
+  };
+}
+
+interface HandoverExtra {
+  login: { user: string; database: string } | undefined;
+  version: string;
+  nofile?: number;
+}
+
+/**
+ * A handover step when some running process needs a restart (restart-class setting, unit change,
+ * a --processes change) and a handover can work; otherwise the reason it cannot (for the plan).
+ */
+function planHandoverService(facts: HostFacts, instances: Instance[], pidfiles: string[], unitChanged: boolean, binary: string, extra: HandoverExtra): { step?: ServiceStep; blocker?: string } {
+  const running = new Map(facts.runningByPidfile);
+  if (facts.running) running.set(facts.running.pidfile, facts.running.pid);
+  if (running.size === 0) return {};
+  const methods: ServiceMethod[] = [];
+  let needed = false;
+  for (const [n, inst] of instances.entries()) {
+    const label = inst.id === undefined ? 'pgbouncer' : `process ${inst.id}`;
+    if (!running.has(pidfiles[n]!)) {
+      needed = true;
+      methods.push({ target: label, method: 'handover', why: `${label} starts beside the running process on the same port` });
+      continue;
+    }
+    const keys = restartKeysChanged(facts.iniFiles.get(inst.iniPath)?.content, inst.config);
+    if (keys.length > 0 || unitChanged) {
+      needed = true;
+      methods.push({ target: label, method: 'handover', why: `a reload cannot apply ${keys.join(', ') || 'the new unit'}` });
+    } else {
+      methods.push({ target: label, method: 'handover', why: 'restarted with the others (same files)' });
+    }
+  }
+  const leaving = [...running.keys()].filter((p) => !pidfiles.includes(p));
+  if (leaving.length > 0) needed = true;
+  if (!needed) return {};
+  const oldIni = (pidfile: string): string | undefined => {
+    const inst = instances.find((_, n) => pidfiles[n] === pidfile);
+    if (inst) return facts.iniFiles.get(inst.iniPath)?.content;
+    if (facts.running?.pidfile === pidfile) return facts.ini?.content;
+    // A process of an earlier group: rendered with so_reuseport always, on the same port.
+    return `[pgbouncer]\nso_reuseport = 1\nlisten_port = ${settingText(instances[0]!.config, 'listen_port') ?? 6432}\n`;
+  };
+  const old = [...running].map(([pidfile, pid]) => ({
+    pid,
+    pidfile,
+    iniText: oldIni(pidfile),
+    unit: !facts.systemd ? undefined : facts.running?.pidfile === pidfile && !/-\d+\.pid$/.test(pidfile) ? facts.distro.serviceName : /-(\d+)\.pid$/.test(pidfile) ? `pgbouncer@${/-(\d+)\.pid$/.exec(pidfile)![1]}` : facts.distro.serviceName,
+  }));
+  const blocker = handoverBlocker(facts, extra.version, old.map((o) => o.iniText), instances.map((i) => handoverTarget(i.config)));
+  if (blocker) return { blocker };
+  const spec = handoverSpec(facts, extra.version, instances.map((inst, n) => ({ ...inst, pidfile: pidfiles[n]! })), old, { binary, login: extra.login, ...(extra.nofile ? { nofile: extra.nofile } : {}) });
+  const commands: PlanCommand[] = facts.systemd && unitChanged ? [{ cmd: 'systemctl', args: ['daemon-reload'], why: 'read the new unit files' }] : [];
+  for (const p of leaving) methods.push({ target: `the process of ${p}`, method: 'handover', why: 'it leaves once the new processes accept logins' });
+  return {
+    step: {
+      kind: 'service',
+      manager: facts.systemd ? 'systemd' : 'daemon',
+      action: 'handover',
+      reason: `handover on port ${spec.port} (so_reuseport): the new pgbouncer starts beside the running one, takes a login, then the old one shuts down gracefully; ${methods.map((m) => `${m.target}: ${m.why}`).join('; ')}`,
+      commands,
+      pidfiles,
+      methods,
+      handover: spec,
+    },
   };
 }

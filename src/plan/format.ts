@@ -47,7 +47,11 @@ function stepLines(step: Step, verbose: boolean): string[] {
       ];
     case 'service':
       if (step.action === 'none') return verbose ? [`= service: ${step.reason}`] : [];
-      return [`↻ service ${step.action} (${step.manager}): ${step.reason}`, ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args)}`)];
+      return [
+        `↻ service ${step.action} (${step.manager}): ${step.reason}`,
+        ...(step.methods ?? []).map((m) => `    ${m.target}: ${m.method} (${m.why})`),
+        ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args)}`),
+      ];
     case 'verify':
       return [`? verify pgbouncer listens on ${step.host}:${step.port}${step.login ? ` and ${step.login.user} can log in to ${step.login.database}` : ''}`];
   }

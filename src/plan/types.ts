@@ -3,7 +3,7 @@
  * apply runs it, so the two cannot drift apart. Nothing in here has run yet.
  */
 export type FileAction = 'create' | 'update' | 'fix-permissions' | 'unchanged';
-export type ServiceAction = 'start' | 'reload' | 'restart' | 'none';
+export type ServiceAction = 'start' | 'reload' | 'handover' | 'restart' | 'none';
 
 export interface PlanCommand {
   cmd: string;
@@ -87,6 +87,43 @@ export interface ServiceStep {
   commands: PlanCommand[];
   /** The pidfile of every process that must be running afterwards. */
   pidfiles: string[];
+  /** How each process takes its change (reload / handover / restart / start), and why. */
+  methods?: ServiceMethod[];
+  /** action 'handover': the processes running now and the ones that take over (src/apply/handover.ts). */
+  handover?: HandoverSpec;
+}
+
+export interface ServiceMethod {
+  target: string;
+  method: 'start' | 'reload' | 'handover' | 'restart';
+  why: string;
+}
+
+/** One pgbouncer process as the handover starts it: its config file and the paths in it. */
+export interface HandoverProcess {
+  iniPath: string;
+  pidfile: string;
+  /** unix_socket_dir ('' for none): how the handover reaches this very process. */
+  socketDir: string;
+  /** systemd unit that runs it (pgbouncer, pgbouncer@2); undefined without systemd. */
+  unit?: string;
+}
+
+export interface HandoverSpec {
+  manager: 'systemd' | 'daemon';
+  port: number;
+  binary: string;
+  version: string;
+  /** Processes serving now: they stop once the new ones accept logins. */
+  old: (HandoverProcess & { pid: number })[];
+  /** Processes that serve afterwards, on the files this run writes. */
+  next: HandoverProcess[];
+  /** systemd: units to enable (the group target) and to disable (units no longer used) at the end. */
+  enable: string[];
+  disable: string[];
+  /** Open-files limit for a bridge unit (systemd), like the main unit's. */
+  nofile?: number;
+  login: { user: string; database: string } | undefined;
 }
 
 export interface VerifyStep {

@@ -31,3 +31,13 @@ export function hostDefaultsLayer(paths: HostPaths): Layer {
     },
   };
 }
+
+/**
+ * Defaults pgb-setup chooses for every host, above the distro paths and below every profile:
+ * so_reuseport on, so a restart-class change or `pgb-setup restart` can start the new pgbouncer on
+ * the same port beside the running one and hand over without refusing a connection (every
+ * pgbouncer we render for, 1.15+, has it). A profile or --set so_reuseport=0 turns it off again.
+ */
+export function handoverDefaultsLayer(): Layer {
+  return { source: 'pgb-setup default (handover)', data: { pgbouncer: { so_reuseport: true } } };
+}

@@ -132,4 +132,19 @@ export const registerOpsCommands: RegisterCommands = (program, run) => {
         return runBench(environment, opts, ctx);
       }),
     );
+
+  withProfileOptions(
+    program
+      .command('restart')
+      .argument('[environment]', 'production, staging or development: each new process must accept a login as DBUSER (without: its admin console must answer)')
+      .description('hand pgbouncer over to a new process on the same files without refusing a connection (so_reuseport): after a package upgrade, for example'),
+  )
+    .option('--dry-run', 'only say what would be handed over')
+    .option('--drain <seconds>', 'pgbouncer 1.23+: how long connected clients may stay on the old process before they are disconnected between transactions (default 5)')
+    .action(async (environment: string | undefined, opts) =>
+      run(async (ctx) => {
+        const { runRestart } = await import('../../app/restart.js');
+        return runRestart(environment, opts, ctx);
+      }),
+    );
 };

@@ -20,6 +20,7 @@ export const registerSetupCommands: RegisterCommands = (program, run) => {
     .option('--skip-install', 'do not install packages')
     .option('--skip-firewall', 'do not touch the firewall')
     .option('--skip-service', 'do not start or reload the service')
+    .option('--drain <seconds>', 'handover, pgbouncer 1.23+: how long clients may stay on the old process before the rest are disconnected between transactions (default 5; Django clients leave by themselves within CONN_MAX_AGE)')
     .option('--skip-verify', 'do not check the new config in a throwaway pgbouncer first')
     .option('--copy-server-secret', "read DBUSER's verifier from pg_authid (PG* admin credentials, or as root on the PostgreSQL host the local postgres account) instead of logging in as DBUSER to learn it")
     .option('-v, --verbose', 'also show the steps with nothing to do')
