@@ -76,6 +76,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
     if (!isCidr(cidr)) throw new InputError(`--allow-from ${cidr}: not an IPv4/IPv6 address or CIDR; use e.g. 10.0.0.0/8`, '--allow-from');
   }
   const askedTls = parseTlsFlags(opts);
+  const drain = drainOption(opts.drain);
   const root = opts.root ? resolve(ctx.cwd, opts.root) : undefined;
   if (root && !(await ctx.system.stat(root))?.isDirectory) {
     throw new InputError(`--root ${opts.root}: no such folder; create it (with etc/os-release inside) or fix the path`, '--root');
@@ -134,7 +135,7 @@ export async function runApply(environment: string, opts: ApplyOptions, ctx: Con
       return 0;
     }
     if (!opts.json) ctx.stderr.write(formatPlan(prepared.plan, opts.verbose));
-    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin, ...drainOption(opts.drain) });
+    const result = await applyPlan(prepared.plan, { system, facts, password: prepared.password, progress, begin, ...drain });
     spinner.stop();
     const changed = installed || result.changed;
     if (opts.json) ctx.stdout.write(`${JSON.stringify({ changed, environment, results: result.results }, null, 2)}\n`);
