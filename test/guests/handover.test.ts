@@ -18,7 +18,7 @@ const PG_ENV = '/root/pg.env';
 /** Long enough to cover a whole handover (old process and bridge). The load closes its connections at CONN_MAX_AGE 1 s, below the default 5 s drain, so they leave the old process at a request end as Django's do. */
 const SECONDS = 20;
 const V = { trixie: '1.24', bookworm: '1.18' } as const;
-const LOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'support/guest-load.mjs');
+const LOAD_SOURCE = join(dirname(fileURLToPath(import.meta.url)), '../helpers/guests/guest-load.mjs');
 
 interface Figures {
   requests: number;
