@@ -173,4 +173,37 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     expect(r.stderr).toMatch(/--processes 2: several processes on one port need \[peers\] \(pgbouncer 1\.19\+\)/);
     expect(readFileSync(INI, 'utf8')).toBe(ini);
   });
+
+  // --skip-firewall: this machine's own firewall is never changed; pgbouncer's HBA file holds the rule.
+  it('--tls self-signed live: candidate check, switch and reload; verify-full with the CA logs in, plain text is refused; a re-run keeps TLS, --no-tls turns it off', async () => {
+    const pid = runningPid();
+    const r = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--tls', 'self-signed', '--allow-from', '127.0.0.1/32']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(runningPid()).toBe(pid);
+    const key = statSync('/etc/pgbouncer/tls/server.key');
+    const postgres = lookupUser('postgres');
+    expect({ mode: key.mode & 0o777, uid: key.uid }).toEqual({ mode: 0o600, uid: postgres.uid });
+    const ca = readFileSync('/etc/pgbouncer/tls/ca.crt', 'utf8');
+    const tlsLogin = async () => {
+      const client = new pg.Client({ host: '127.0.0.1', port: 6432, user: 'app_user', password: PASSWORD, database: 'appdb', connectionTimeoutMillis: 5000, ssl: { ca, rejectUnauthorized: true } });
+      client.on('error', () => {});
+      await client.connect();
+      try {
+        return (await client.query('select 1 as one')).rows[0].one as number;
+      } finally {
+        await client.end();
+      }
+    };
+    expect(await tlsLogin()).toBe(1);
+    await expect(login()).rejects.toThrow();
+    const again = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--allow-from', '127.0.0.1/32', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain('keeping the installed client TLS (self-signed)');
+    expect(JSON.parse(again.stdout)).toMatchObject({ changed: false });
+    const off = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--no-tls']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stderr).toMatch(/client TLS is switched OFF by this run/);
+    expect(runningPid()).toBe(pid);
+    expect(await login()).toBe(1);
+  });
 });
