@@ -17,8 +17,6 @@
  * A process with new paths (1 → N processes, N → 1) needs no bridge: it starts beside the old ones
  * directly. Unix-socket clients of a replaced process are refused between 2 and 3; TCP clients never.
  */
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from '../text/errors.js';
@@ -30,6 +28,7 @@ import { overrideIniSettings } from './candidate-check.js';
 import { gracefulStop } from './graceful-stop.js';
 import { tryLogin } from '../system/net.js';
 import { openPeerConsole } from './peer-console.js';
+import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
 import { isAlive, pgbouncerError, pgbouncerFromPidfile, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 export interface HandoverDeps {
@@ -156,14 +155,13 @@ export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<
 
 async function startBridge(spec: HandoverSpec, next: HandoverProcess, deps: HandoverDeps): Promise<Running> {
   const { system, account } = deps;
-  const dir = await mkdtemp(join(tmpdir(), BRIDGE_PREFIX));
-  await chown(dir, account.uid, account.gid);
+  const dir = await system.mkdtemp(BRIDGE_PREFIX);
+  await system.setPermissions(dir, 0o700, account.uid, account.gid);
   const text = (await system.readFile(next.iniPath)) ?? '';
   if (!text) throw new RuntimeError(`${next.iniPath} is empty or missing`);
   const ini = join(dir, 'pgbouncer.ini');
   const pidfile = join(dir, 'pgbouncer.pid');
-  await writeFile(ini, overrideIniSettings(text, { pidfile, unix_socket_dir: dir, so_reuseport: '1' }), { mode: 0o600 });
-  await chown(ini, account.uid, account.gid);
+  await system.writeFile(ini, overrideIniSettings(text, { pidfile, unix_socket_dir: dir, so_reuseport: '1' }), { mode: 0o600, uid: account.uid, gid: account.gid });
   const running: Running = { label: 'bridge pgbouncer', pid: 0, socketDir: dir, dir };
   if (spec.manager === 'systemd') {
     const unit = `pgbouncer-handover-${process.pid}-${Date.now().toString(36)}`;
@@ -174,14 +172,14 @@ async function startBridge(spec: HandoverSpec, next: HandoverProcess, deps: Hand
       spec.binary, ini,
     ]);
     if (r.exitCode !== 0) {
-      await rm(dir, { recursive: true, force: true });
+      await system.remove(dir, { recursive: true });
       throw new RuntimeError(`systemd-run could not start the bridge: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0]}`);
     }
     running.unit = unit;
   } else {
-    const r = await system.exec(spec.binary, ['-d', ...(process.getuid?.() === 0 ? ['-u', account.name] : []), ini]);
+    const r = await startPgbouncerDaemon(system, spec.binary, ini, process.getuid?.() === 0 ? account.name : undefined);
     if (r.exitCode !== 0) {
-      await rm(dir, { recursive: true, force: true });
+      await system.remove(dir, { recursive: true });
       throw new RuntimeError(`the bridge pgbouncer refused the new config: ${pgbouncerError(r.stderr) ?? r.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${r.exitCode}`}`);
     }
   }
@@ -197,7 +195,7 @@ async function startFinal(spec: HandoverSpec, next: HandoverProcess, deps: Hando
     if (r.exitCode !== 0) throw new RuntimeError(`systemctl start ${next.unit} failed: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0]}`);
     await system.exec('systemctl', ['enable', next.unit]);
   } else {
-    const r = await system.exec(spec.binary, ['-d', ...(process.getuid?.() === 0 ? ['-u', account.name] : []), next.iniPath]);
+    const r = await startPgbouncerDaemon(system, spec.binary, next.iniPath, process.getuid?.() === 0 ? account.name : undefined);
     if (r.exitCode !== 0) throw new RuntimeError(`pgbouncer refused ${next.iniPath}: ${pgbouncerError(r.stderr) ?? r.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${r.exitCode}`}`);
   }
   const pid = await waitPid(system, next.pidfile, deps.startMs ?? 10_000, next.unit);
@@ -266,7 +264,7 @@ async function stopStarted(spec: HandoverSpec, r: Running, deps: HandoverDeps, o
     return 'already gone';
   } finally {
     if (r.unit && r.dir) await system.exec('systemctl', ['stop', r.unit]);
-    if (r.dir) await rm(r.dir, { recursive: true, force: true });
+    if (r.dir) await system.remove(r.dir, { recursive: true });
   }
 }
 

@@ -6,8 +6,6 @@
  * which the apply writes privately and renames into place like every other managed file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError, RuntimeError } from '../text/errors.js';
 import { keyMatchesCertificate, readCertificate, signedBy } from '../facts/tls-cert.js';
@@ -129,7 +127,7 @@ export async function prepareTlsFiles(input: PrepareTlsInput): Promise<TlsPlanIn
  * openssl runs in a private temporary folder; keys are read back and the folder removed.
  */
 export async function issueWithOpenssl(system: System, names: readonly string[], ca: { cert: string; key: string } | undefined, days = SERVER_CERT_DAYS): Promise<{ caCert: string; caKey: string; serverCert: string; serverKey: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'pgb-setup-tls-'));
+  const dir = await system.mkdtemp('pgb-setup-tls-');
   const openssl = async (args: string[]) => {
     const r = await system.exec('openssl', args, { cwd: dir });
     if (r.exitCode !== 0) throw new RuntimeError(`openssl ${args[0]} failed (exit ${r.exitCode}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' | ')}; is openssl installed?`);
@@ -137,17 +135,21 @@ export async function issueWithOpenssl(system: System, names: readonly string[],
   const f = (name: string) => join(dir, name);
   try {
     if (ca) {
-      await writeFile(f('ca.crt'), ca.cert, { mode: 0o600 });
-      await writeFile(f('ca.key'), ca.key, { mode: 0o600 });
+      await system.writeFile(f('ca.crt'), ca.cert, { mode: 0o600 });
+      await system.writeFile(f('ca.key'), ca.key, { mode: 0o600 });
     } else {
       await openssl(['req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', String(CA_CERT_DAYS), '-sha256', '-subj', `/CN=pgb-setup private CA for ${names[0] ?? 'pgbouncer'}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
     }
-    await writeFile(f('server.ext'), ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', `subjectAltName=${names.map(sanEntry).join(',')}`, ''].join('\n'), { mode: 0o600 });
+    await system.writeFile(f('server.ext'), ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', `subjectAltName=${names.map(sanEntry).join(',')}`, ''].join('\n'), { mode: 0o600 });
     await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', `/CN=${names[0] ?? 'pgbouncer'}`]);
     await openssl(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-set_serial', `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '1')}`, '-days', String(days), '-sha256', '-extfile', f('server.ext'), '-out', f('server.crt')]);
-    const read = (name: string) => readFile(f(name), 'utf8');
+    const read = async (name: string) => {
+      const text = await system.readFile(f(name));
+      if (text === undefined) throw new RuntimeError(`openssl wrote no ${name}`);
+      return text;
+    };
     return { caCert: await read('ca.crt'), caKey: await read('ca.key'), serverCert: await read('server.crt'), serverKey: await read('server.key') };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await system.remove(dir, { recursive: true });
   }
 }
