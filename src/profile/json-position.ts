@@ -1,7 +1,7 @@
 // The ESM build: esbuild would otherwise bundle the UMD one (package.json main), whose requires it cannot follow.
 import { visit, printParseErrorCode, type ParseErrorCode } from 'jsonc-parser/lib/esm/main.js';
 
-/** Loaded only to print a JSON error (see JsonInputError): where, never what. */
+/** Positions for JSON errors (see JsonInputError) and duplicate keys in a --profile: where, never what. */
 function lineColumn(text: string, offset: number): string {
   let line = 1;
   let lineStart = 0;

@@ -38,13 +38,15 @@ export function loadBuiltinProfile(environment: string): Layer {
 
 /** `--profile FILE`, from the text the caller read (src/app/load-config.ts). */
 export function profileFileLayer(text: string, path: string): Layer {
-  return { source: `--profile ${path}`, data: profileObject(text, `--profile ${path}`) };
+  const label = `--profile ${path}`;
+  const data = profileObject(text, label);
+  const twice = duplicateKey(text);
+  if (twice) throw new InputError(`${twice.keyPath}: given twice (in ${label}, ${twice.at}); JSON keeps only the last, so say it once`, twice.keyPath);
+  return { source: label, data };
 }
 
 function profileObject(text: string, label: string): Record<string, unknown> {
   const data = parseJsonObject(text, label);
-  const twice = duplicateKey(text);
-  if (twice) throw new InputError(`${twice.keyPath}: given twice (in ${label}, ${twice.at}); JSON keeps only the last, so say it once`, twice.keyPath);
   if (hasSecret(data)) {
     throw new InputError(`${label}: database.password must not be kept in a profile; set DBPASS in the environment or an --env-file`, 'database.password');
   }
