@@ -22,7 +22,8 @@ import { loadConfig, missingConnectionValues, type ProfileOptions } from './load
 import { configPathProblems } from '../preflight/config-paths.js';
 import { throwProblems } from '../preflight/problems.js';
 import { printWarnings } from '../text/output.js';
-import { keptTlsChoice, parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
+import { keptTlsChoice } from '../facts/installed-tls.js';
+import { parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
 import { certificateNames } from '../plan/tls.js';
 import { settingList } from '../settings/listen.js';
 

@@ -115,16 +115,22 @@ async function detectFirewall(system: System, live: boolean): Promise<FirewallFa
   return { tool: undefined, active: false, ufwRules: [], richRules: [] };
 }
 
-/** An absolute path setting (pidfile, logfile, ...) from the [pgbouncer] section of an ini text. */
-export function iniPathSetting(iniText: string | undefined, key: string): string | undefined {
+/** A setting from the [pgbouncer] section of an installed ini text, as written there. */
+export function iniSetting(iniText: string | undefined, key: string): string | undefined {
   if (!iniText) return undefined;
   try {
     const parsed = parseIni(iniText) as Record<string, Record<string, unknown>>;
     const value = parsed['pgbouncer']?.[key];
-    return typeof value === 'string' && value.startsWith('/') ? value : undefined;
+    return typeof value === 'string' ? value : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** An absolute path setting (pidfile, logfile, ...) from the [pgbouncer] section of an ini text. */
+export function iniPathSetting(iniText: string | undefined, key: string): string | undefined {
+  const value = iniSetting(iniText, key);
+  return value?.startsWith('/') ? value : undefined;
 }
 
 export function pidfileOf(iniText: string | undefined): string | undefined {

@@ -2,7 +2,7 @@
  * Days until pgbouncer's client TLS certificate expires, for verify (a check) and health (status
  * and perfdata). The certificate is read from the file the config names, as it is on disk.
  */
-import { iniPathSetting } from '../facts/host-facts.js';
+import { iniPathSetting, iniSetting } from '../facts/host-facts.js';
 import { daysToExpiry, readCertificate } from '../facts/tls-cert.js';
 import { RENEW_WITHIN_DAYS } from '../plan/tls.js';
 import type { System } from '../system/system.js';
@@ -30,7 +30,7 @@ export async function certificateExpiry(system: System, path: string, now: Date)
 
 /** The certificate an ini text names (client_tls_cert_file), when client TLS is on. */
 export function clientCertPath(iniText: string | undefined): string | undefined {
-  const mode = /^\s*client_tls_sslmode\s*=\s*(\S+)/im.exec(iniText ?? '')?.[1]?.toLowerCase();
+  const mode = iniSetting(iniText, 'client_tls_sslmode')?.toLowerCase();
   if (!mode || mode === 'disable') return undefined;
   return iniPathSetting(iniText, 'client_tls_cert_file');
 }

@@ -3,7 +3,7 @@
  * (pure, from the certificates' facts and the clock the caller read), and the file steps that put
  * the key, the certificates and the HBA rules in place like every other managed file.
  */
-import type { HostFacts } from '../facts/host-facts.js';
+import { iniSetting, type HostFacts } from '../facts/host-facts.js';
 import { daysToExpiry, type CertFacts } from '../facts/tls-cert.js';
 import { unifiedDiff } from './file-diff.js';
 import type { FileAction, FileStep } from './types.js';
@@ -137,7 +137,7 @@ export function certificateNames(input: { extra: readonly string[]; hostname: st
  * disk had client TLS on, since the run would switch it (and pgbouncer's HBA rules) off.
  */
 export function tlsDroppedWarning(currentIni: string | undefined, newSslmode: string | undefined): string | undefined {
-  const before = /^\s*client_tls_sslmode\s*=\s*(\S+)/im.exec(currentIni ?? '')?.[1]?.toLowerCase();
+  const before = iniSetting(currentIni, 'client_tls_sslmode')?.toLowerCase();
   if (!before || before === 'disable') return undefined;
   if (newSslmode !== undefined && newSslmode !== 'disable') return undefined;
   return `client TLS is switched OFF by this run (client_tls_sslmode ${before} -> ${newSslmode ?? 'disable'}): to keep TLS and pgbouncer's HBA rules, re-run with the --tls options (or without --no-tls)`;

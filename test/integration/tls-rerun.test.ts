@@ -7,7 +7,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, makeRoot, runChild } from '../helpers/trust.js';
-import { keptTlsChoice, tlsPaths } from '../../src/profile/tls-layer.js';
+import { tlsPaths } from '../../src/profile/tls-layer.js';
+import { keptTlsChoice } from '../../src/facts/installed-tls.js';
 
 const ENV = { DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: 'tls-rerun-pw-5', DBHOST: '10.0.0.20' };
 const INI = 'etc/pgbouncer/pgbouncer.ini';
