@@ -31,8 +31,8 @@ function runningPid(): number | undefined {
   return Number.isInteger(pid) && isAlive(pid) ? pid : undefined;
 }
 
-async function login(password = PASSWORD): Promise<number> {
-  const client = new pg.Client({ host: '127.0.0.1', port: 6432, user: 'app_user', password, database: 'appdb', connectionTimeoutMillis: 5000 });
+async function login(password = PASSWORD, ssl?: pg.ClientConfig['ssl']): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port: 6432, user: 'app_user', password, database: 'appdb', connectionTimeoutMillis: 5000, ...(ssl ? { ssl } : {}) });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -184,17 +184,7 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     const postgres = lookupUser('postgres');
     expect({ mode: key.mode & 0o777, uid: key.uid }).toEqual({ mode: 0o600, uid: postgres.uid });
     const ca = readFileSync('/etc/pgbouncer/tls/ca.crt', 'utf8');
-    const tlsLogin = async () => {
-      const client = new pg.Client({ host: '127.0.0.1', port: 6432, user: 'app_user', password: PASSWORD, database: 'appdb', connectionTimeoutMillis: 5000, ssl: { ca, rejectUnauthorized: true } });
-      client.on('error', () => {});
-      await client.connect();
-      try {
-        return (await client.query('select 1 as one')).rows[0].one as number;
-      } finally {
-        await client.end();
-      }
-    };
-    expect(await tlsLogin()).toBe(1);
+    expect(await login(PASSWORD, { ca, rejectUnauthorized: true })).toBe(1);
     await expect(login()).rejects.toThrow();
     const again = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--allow-from', '127.0.0.1/32', '--json']);
     expect(again.code, again.stderr).toBe(0);
