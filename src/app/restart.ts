@@ -15,6 +15,7 @@ import { handoverBlocker } from '../plan/handover-plan.js';
 import type { HandoverSpec } from '../plan/types.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 import { memberPath } from '../ops/group.js';
+import { drainOption } from './drain-option.js';
 
 export interface RestartOptions extends ProfileOptions {
   dryRun?: boolean;
@@ -56,10 +57,7 @@ async function runningProcesses(ctx: Context, facts: HostFacts): Promise<{ pid: 
 export async function runRestart(environment: string | undefined, opts: RestartOptions, ctx: Context): Promise<number> {
   const isRoot = process.getuid?.() === 0;
   if (!opts.dryRun && !isRoot) throw new PgbSetupError('restarting pgbouncer: run it with sudo, or add --dry-run to only print what would happen', 1);
-  const drainMs = opts.drain === undefined ? undefined : Math.round(Number(opts.drain) * 1000);
-  if (drainMs !== undefined && !(Number.isFinite(drainMs) && drainMs >= 0 && drainMs <= 3_600_000)) {
-    throw new PgbSetupError(`--drain ${opts.drain}: seconds from 0 to 3600`, 2);
-  }
+  const drain = drainOption(opts.drain);
   const release = opts.dryRun ? async () => {} : await acquireLock(ctx.hostLockPath, (l) => ctx.stderr.write(`! ${l}\n`));
   try {
     const facts = await detectFacts(ctx.system, { isRoot });
@@ -96,7 +94,7 @@ export async function runRestart(environment: string | undefined, opts: RestartO
     ctx.stderr.write(`handing over ${what}\n`);
     const { uid, gid, user: account } = facts.serviceUser;
     if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${account} does not exist`);
-    await handover(spec, { system: ctx.system, account: { name: account, uid, gid }, ...(password ? { password } : {}), progress: (l) => ctx.stderr.write(`${l}\n`), ...(drainMs !== undefined ? { drainMs } : {}) });
+    await handover(spec, { system: ctx.system, account: { name: account, uid, gid }, ...(password ? { password } : {}), progress: (l) => ctx.stderr.write(`${l}\n`), ...drain });
     ctx.stderr.write(`done: ${procs.length === 1 ? 'pgbouncer runs' : 'the processes run'} again on ${spec.next.map((n) => n.iniPath).join(', ')}, no connection was refused\n`);
     return 0;
   } finally {

@@ -22,6 +22,7 @@ import { loadConfig, missingConnectionValues, type ProfileOptions } from './load
 import { configPathProblems } from '../preflight/config-paths.js';
 import { throwProblems } from '../preflight/problems.js';
 import { printWarnings } from '../text/output.js';
+import { drainOption } from './drain-option.js';
 import { keptTlsChoice } from '../facts/installed-tls.js';
 import { parseTlsFlags, tlsLayer, tlsPaths, type TlsChoice, type TlsFlags } from '../profile/tls-layer.js';
 import { certificateNames } from '../plan/tls.js';
@@ -266,11 +267,4 @@ async function tlsFilesFor(config: ResolvedConfig, facts: HostFacts, system: Sys
     hba: hbaOn ? renderHba({ environment: config.environment, allowFrom, method: hbaMethod(config) }) : undefined,
     now: new Date(),
   });
-}
-
-function drainOption(value: string | undefined): { drainMs?: number } {
-  if (value === undefined) return {};
-  const ms = Math.round(Number(value) * 1000);
-  if (!/^\d+(\.\d+)?$/.test(value) || ms > 3_600_000) throw new InputError(`--drain ${value}: seconds from 0 to 3600`, '--drain');
-  return { drainMs: ms };
 }
