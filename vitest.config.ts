@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// In every project: a test file that blocks its worker for 30 s fails (vitest's own RPC deadline is 60 s).
+const setupFiles = ['test/helpers/event-loop-guard.ts'];
+
 // Projects: fast unit tests need nothing installed; integration tests get real PostgreSQL and
 // pgbouncer binaries from the global setup (which installs or builds them on a fresh machine).
 export default defineConfig({
@@ -10,6 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          setupFiles,
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
         },
@@ -17,6 +21,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          setupFiles,
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 120_000,
@@ -28,6 +33,7 @@ export default defineConfig({
         // port 6432, ufw in a private namespace). Run on their own, after the others, one file at a time.
         test: {
           name: 'host',
+          setupFiles,
           include: ['test/host/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
           testTimeout: 300_000,
@@ -41,6 +47,7 @@ export default defineConfig({
         // Run last; the first run builds and caches the root filesystems (a few minutes each).
         test: {
           name: 'guests',
+          setupFiles,
           include: ['test/guests/**/*.test.ts'],
           globalSetup: ['test/helpers/guests/setup.ts'],
           testTimeout: 600_000,

@@ -21,7 +21,7 @@ function recap(out: string): { changed: number; failed: number; unreachable: num
   return { changed: Number(m[1]), unreachable: Number(m[2]), failed: Number(m[3]) };
 }
 
-function playbook(flags: string[] = [], extra: Record<string, unknown> = {}): RunResult {
+async function playbook(flags: string[] = [], extra: Record<string, unknown> = {}): Promise<RunResult> {
   const vars = {
     pgb_setup_hosts: 'all',
     ansible_python_interpreter: '/usr/bin/python3',
@@ -34,7 +34,7 @@ function playbook(flags: string[] = [], extra: Record<string, unknown> = {}): Ru
   };
   // The password reaches ansible-playbook through a 0600 file (-e @file), never a command line.
   guest.writeFile('/root/vars.json', JSON.stringify(vars), 0o600);
-  return guest.run(['ansible-playbook', ...flags, '-i', 'localhost,', '-c', 'local', '/root/ansible/site.yml', '-e', '@/root/vars.json'], {
+  return await guest.run(['ansible-playbook', ...flags, '-i', 'localhost,', '-c', 'local', '/root/ansible/site.yml', '-e', '@/root/vars.json'], {
     env: { ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: '0', ANSIBLE_STDOUT_CALLBACK: 'default' },
     timeout: 600_000,
   });
@@ -48,13 +48,13 @@ beforeAll(async () => {
   const staging = mkdtempSync(join(tmpdir(), 'pgb-ansible-'));
   try {
     cpSync(join(REPO, 'examples/ansible'), join(staging, 'ansible'), { recursive: true });
-    const r = guest.run(['mkdir', '-p', '/root/ansible']);
+    const r = await guest.run(['mkdir', '-p', '/root/ansible']);
     expect(r.code).toBe(0);
     cpSync(join(staging, 'ansible'), `/proc/${guest.pid}/root/root/ansible`, { recursive: true });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  const role = guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], {
+  const role = await guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], {
     input: `CREATE ROLE app LOGIN PASSWORD '${PASSWORD.replaceAll("'", "''")}';\nCREATE DATABASE appdb OWNER app;\n`,
   });
   expect(role.code, role.err).toBe(0);
@@ -65,30 +65,30 @@ afterAll(async () => {
 }, 120_000);
 
 describe('examples/ansible on a fresh Debian 12 guest under systemd (ansible-playbook -c local)', () => {
-  it('first run: changed, pgbouncer running under systemd, a login through 6432 works, no password in the output', () => {
-    const r = playbook();
+  it('first run: changed, pgbouncer running under systemd, a login through 6432 works, no password in the output', async () => {
+    const r = await playbook();
     expect(r.code, `${r.out}\n${r.err}`).toBe(0);
     expect(recap(r.out)).toMatchObject({ failed: 0, unreachable: 0 });
     expect(recap(r.out).changed).toBeGreaterThanOrEqual(1);
     expect(r.out + r.err).not.toContain(PASSWORD);
-    expect(guest.run(['systemctl', 'is-active', 'pgbouncer']).out.trim()).toBe('active');
+    expect((await guest.run(['systemctl', 'is-active', 'pgbouncer'])).out.trim()).toBe('active');
     guest.writeFile('/root/pg.env', `PGPASSWORD='${PASSWORD.replaceAll("'", `'"'"'`)}'\n`, 0o600);
-    const login = guest.run(['psql', '-X', '-At', '-h', '127.0.0.1', '-p', '6432', '-U', 'app', '-d', 'appdb', '-c', 'select current_user'], { envFile: '/root/pg.env' });
+    const login = await guest.run(['psql', '-X', '-At', '-h', '127.0.0.1', '-p', '6432', '-U', 'app', '-d', 'appdb', '-c', 'select current_user'], { envFile: '/root/pg.env' });
     expect(login.code, login.err).toBe(0);
     expect(login.out.trim()).toBe('app');
     console.log(`[ansible] first run ${r.seconds.toFixed(1)} s`);
   });
 
-  it('second run: changed=0', () => {
-    const r = playbook();
+  it('second run: changed=0', async () => {
+    const r = await playbook();
     expect(r.code, `${r.out}\n${r.err}`).toBe(0);
     expect(recap(r.out)).toEqual({ changed: 0, failed: 0, unreachable: 0 });
     console.log(`[ansible] second run ${r.seconds.toFixed(1)} s`);
   });
 
-  it('--check with a new port shows the plan at default verbosity and changes nothing', () => {
+  it('--check with a new port shows the plan at default verbosity and changes nothing', async () => {
     const ini = guest.readFile('/etc/pgbouncer/pgbouncer.ini');
-    const r = playbook(['--check'], { pgb_setup_pgbouncer_port: 6433 });
+    const r = await playbook(['--check'], { pgb_setup_pgbouncer_port: 6433 });
     expect(r.code, `${r.out}\n${r.err}`).toBe(0);
     expect(r.out).toContain('TASK [pgb_setup : pgb-setup plan for localhost]');
     expect(r.out).toMatch(/pgb-setup production: pgbouncer 1\.18/);

@@ -43,11 +43,11 @@ describe.each((process.env['PGB_GUEST_SUITES']?.split(',') ?? ['trixie', 'bookwo
   let pgbench: string;
   const lines: string[] = [];
   const pgb = (args: string[]) => guest.run(['pgb-setup', ...args], { envFile: DB_ENV, timeout: 300_000 });
-  const mainPid = (unit = 'pgbouncer') => Number(guest.run(['systemctl', 'show', '-p', 'MainPID', '--value', unit]).out.trim());
-  const pgbouncerPids = () => guest.run(['pgrep', '-x', 'pgbouncer']).out.trim().split('\n').filter(Boolean).map(Number).sort();
+  const mainPid = async (unit = 'pgbouncer') => Number((await guest.run(['systemctl', 'show', '-p', 'MainPID', '--value', unit])).out.trim());
+  const pgbouncerPids = async () => (await guest.run(['pgrep', '-x', 'pgbouncer'])).out.trim().split('\n').filter(Boolean).map(Number).sort();
 
-  /** Runs `during` (synchronously, in the guest) while the load runs; returns the load's figures. */
-  async function underLoad(label: string, during: () => void): Promise<Figures> {
+  /** Runs `during` (in the guest) while the load runs; returns the load's figures. */
+  async function underLoad(label: string, during: () => Promise<void>): Promise<Figures> {
     const load = guest.spawn(['node', '/root/guest-load.cjs', String(SECONDS), pgbench, '1'], { envFile: PG_ENV });
     let out = '';
     let err = '';
@@ -56,7 +56,7 @@ describe.each((process.env['PGB_GUEST_SUITES']?.split(',') ?? ['trixie', 'bookwo
     const done = new Promise<void>((res) => load.once('close', () => res()));
     await new Promise((res) => setTimeout(res, 3000));
     const t0 = Date.now();
-    during();
+    await during();
     const took = Date.now() - t0;
     await done;
     expect(took, 'the load must cover the whole handover').toBeLessThan((SECONDS - 3) * 1000);
@@ -91,25 +91,25 @@ describe.each((process.env['PGB_GUEST_SUITES']?.split(',') ?? ['trixie', 'bookwo
   }
 
   /** systemd tells the truth: the unit is active, its MainPID is the only pgbouncer, no bridge unit is left. */
-  function truthful(units: string[]): void {
-    for (const u of units) expect(guest.run(['systemctl', 'is-active', u]).out.trim()).toBe('active');
-    expect(pgbouncerPids()).toEqual(units.map((u) => mainPid(u)).sort());
-    expect(guest.run(['systemctl', 'list-units', '--all', '--no-legend', 'pgbouncer-handover-*']).out.trim()).toBe('');
+  async function truthful(units: string[]): Promise<void> {
+    for (const u of units) expect((await guest.run(['systemctl', 'is-active', u])).out.trim()).toBe('active');
+    expect(await pgbouncerPids()).toEqual((await Promise.all(units.map((u) => mainPid(u)))).sort());
+    expect((await guest.run(['systemctl', 'list-units', '--all', '--no-legend', 'pgbouncer-handover-*'])).out.trim()).toBe('');
   }
 
   beforeAll(async () => {
     guest = await Guest.boot(suite);
     const tarball = readdirSync(join(CACHE, 'pack')).find((f) => /^pgb-setup-.*\.tgz$/.test(f))!;
     guest.writeFile(`/root/${tarball}`, readFileSync(join(CACHE, 'pack', tarball)));
-    ok(guest.sh(`cd /root && npm install -g --no-audit --no-fund ./${tarball}`, { timeout: 300_000 }), 'npm install -g');
-    pgbench = ok(guest.sh('ls /usr/lib/postgresql/*/bin/pgbench | tail -1'), 'pgbench').out.trim();
+    ok(await guest.sh(`cd /root && npm install -g --no-audit --no-fund ./${tarball}`, { timeout: 300_000 }), 'npm install -g');
+    pgbench = ok(await guest.sh('ls /usr/lib/postgresql/*/bin/pgbench | tail -1'), 'pgbench').out.trim();
     // The guest has no PostgreSQL driver for node (pgb-setup's is bundled): bundle node-postgres in.
     const bundle = await build({ entryPoints: [LOAD_SOURCE], bundle: true, platform: 'node', format: 'cjs', target: 'node18', write: false, external: ['pg-native'], logLevel: 'silent' });
     guest.writeFile('/root/guest-load.cjs', Buffer.from(bundle.outputFiles[0]!.contents));
     guest.writeFile(DB_ENV, `DBNAME=appdb\nDBUSER=app\nDBPASS='${PASSWORD}'\nDBHOST=127.0.0.1\n`, 0o600);
     guest.writeFile(PG_ENV, `PGHOST=127.0.0.1\nPGPORT=6432\nPGUSER=app\nPGDATABASE=appdb\nPGPASSWORD='${PASSWORD}'\n`, 0o600);
-    ok(guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], { input: `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';\nCREATE DATABASE appdb OWNER app;\n` }), 'CREATE ROLE');
-    ok(pgb(['production', '--yes', '--set', 'max_client_conn=200']), 'pgb-setup production');
+    ok(await guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-v', 'ON_ERROR_STOP=1'], { input: `CREATE ROLE app LOGIN PASSWORD '${PASSWORD}';\nCREATE DATABASE appdb OWNER app;\n` }), 'CREATE ROLE');
+    ok(await pgb(['production', '--yes', '--set', 'max_client_conn=200']), 'pgb-setup production');
     expect(guest.readFile('/etc/pgbouncer/pgbouncer.ini')).toMatch(/^so_reuseport = 1$/m);
   }, 900_000);
 
@@ -118,63 +118,63 @@ describe.each((process.env['PGB_GUEST_SUITES']?.split(',') ?? ['trixie', 'bookwo
     await guest?.stop();
   }, 120_000);
 
-  it('the plan names the handover and why', () => {
-    const r = ok(pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']), 'dry-run');
+  it('the plan names the handover and why', async () => {
+    const r = ok(await pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']), 'dry-run');
     expect(r.out).toMatch(/service handover \(systemd\)/);
     expect(r.out).toMatch(/pgbouncer: handover \(a reload cannot apply pkt_buf\)/);
-    const port = ok(pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'listen_port=6440']), 'dry-run port');
+    const port = ok(await pgb(['production', '--dry-run', '--set', 'max_client_conn=200', '--set', 'listen_port=6440']), 'dry-run port');
     expect(port.out).toMatch(/pgbouncer: restart \(a reload cannot apply listen_port, and no handover: listen_port changes/);
   });
 
   it('a restart-class change (pkt_buf) hands over under load: nothing fails, the unit runs the new config', async () => {
-    const before = mainPid();
+    const before = await mainPid();
     let r: RunResult | undefined;
-    const f = await underLoad(`${V[suite]} handover (pkt_buf, systemd)`, () => {
-      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
+    const f = await underLoad(`${V[suite]} handover (pkt_buf, systemd)`, async () => {
+      r = await pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
       // The handover's own steps and their times, for the record.
       console.log(`[${suite}] pgb-setup production (pkt_buf), ${r.seconds.toFixed(1)} s:\n${r.err.split('\n').filter((l) => / \(at [\d.]+ s\)$/.test(l)).join('\n')}`);
     });
     ok(r!, 'pkt_buf change');
     zero(f);
-    expect(mainPid()).not.toBe(before);
-    truthful(['pgbouncer']);
+    expect(await mainPid()).not.toBe(before);
+    await truthful(['pgbouncer']);
     // The running process's own answer (peer login to its console as the service user).
-    const show = ok(guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-At', '-F', '=', '-h', '/var/run/postgresql', '-p', '6432', '-U', 'pgbouncer', 'pgbouncer', '-c', 'SHOW CONFIG']), 'SHOW CONFIG').out;
+    const show = ok(await guest.run(['runuser', '-u', 'postgres', '--', 'psql', '-X', '-At', '-F', '=', '-h', '/var/run/postgresql', '-p', '6432', '-U', 'pgbouncer', 'pgbouncer', '-c', 'SHOW CONFIG']), 'SHOW CONFIG').out;
     expect(show).toMatch(/^pkt_buf=8192=/m);
   });
 
   it('pgb-setup restart production hands over on demand under load', async () => {
-    const before = mainPid();
+    const before = await mainPid();
     let r: RunResult | undefined;
-    const f = await underLoad(`${V[suite]} pgb-setup restart (systemd)`, () => {
-      r = pgb(['restart', 'production']);
+    const f = await underLoad(`${V[suite]} pgb-setup restart (systemd)`, async () => {
+      r = await pgb(['restart', 'production']);
     });
     ok(r!, 'restart');
     zero(f);
-    expect(mainPid()).not.toBe(before);
-    truthful(['pgbouncer']);
+    expect(await mainPid()).not.toBe(before);
+    await truthful(['pgbouncer']);
   });
 
   it('1 → 2 → 1 processes hand over under load', async () => {
     let r: RunResult | undefined;
-    const up = await underLoad(`${V[suite]} handover 1 → 2 (systemd)`, () => {
-      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192', '--processes', '2', ...(suite === 'bookworm' ? ['--no-peers'] : [])]);
+    const up = await underLoad(`${V[suite]} handover 1 → 2 (systemd)`, async () => {
+      r = await pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192', '--processes', '2', ...(suite === 'bookworm' ? ['--no-peers'] : [])]);
     });
     ok(r!, '--processes 2');
     zero(up);
-    truthful(['pgbouncer@1', 'pgbouncer@2']);
-    expect(guest.run(['systemctl', 'is-active', 'pgbouncer']).out.trim()).not.toBe('active');
-    const down = await underLoad(`${V[suite]} handover 2 → 1 (systemd)`, () => {
-      r = pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
+    await truthful(['pgbouncer@1', 'pgbouncer@2']);
+    expect((await guest.run(['systemctl', 'is-active', 'pgbouncer'])).out.trim()).not.toBe('active');
+    const down = await underLoad(`${V[suite]} handover 2 → 1 (systemd)`, async () => {
+      r = await pgb(['production', '--yes', '--set', 'max_client_conn=200', '--set', 'pkt_buf=8192']);
     });
     ok(r!, 'back to 1 process');
     zero(down);
-    truthful(['pgbouncer']);
+    await truthful(['pgbouncer']);
   });
 
   it('a plain systemctl restart, measured the same way (for comparison)', async () => {
-    const f = await underLoad(`${V[suite]} plain systemctl restart`, () => {
-      ok(guest.run(['systemctl', 'restart', 'pgbouncer']), 'systemctl restart');
+    const f = await underLoad(`${V[suite]} plain systemctl restart`, async () => {
+      ok(await guest.run(['systemctl', 'restart', 'pgbouncer']), 'systemctl restart');
     });
     expect(f.requests).toBeGreaterThan(0);
   });

@@ -110,30 +110,23 @@ function globalInstallStamp(): string | undefined {
   return existsSync(pkg) ? `${statSync(pkg).mtimeMs}:${readFileSync(pkg, 'utf8')}` : undefined;
 }
 
-function ensureAnsible(): void {
+async function ensureAnsible(): Promise<void> {
+  if ((await run('ansible-playbook', ['--version'], { check: false }).catch(() => undefined))?.code === 0) return;
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => run('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-q', '--no-install-recommends', 'ansible'], { env });
   try {
-    execFileSync('ansible-playbook', ['--version'], { stdio: 'pipe' });
-    return;
+    await install();
   } catch {
-    /* not installed */
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-q', '--no-install-recommends', 'ansible'], { env, stdio: 'pipe' });
-  try {
-    install();
-  } catch {
-    execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-q'], { env, stdio: 'pipe' });
-    install();
+    await run('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-q'], { env });
+    await install();
   }
 }
 
 beforeAll(async () => {
-  ensureAnsible();
+  await ensureAnsible();
   tmp = await makeTempDir('ansible');
-  if (!existsSync(join(REPO, 'dist/cli.js'))) execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'pipe' });
-  const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp.path], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-  ) as { filename: string }[];
+  if (!existsSync(join(REPO, 'dist/cli.js'))) await run('npm', ['run', 'build'], { cwd: REPO });
+  const packed = JSON.parse((await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp.path], { cwd: REPO })).stdout) as { filename: string }[];
   tarball = join(tmp.path, packed[0]!.filename);
   prefix = join(tmp.path, 'npm-prefix');
   envFile = join(tmp.path, 'etc/pgb-setup/development.env');

@@ -3,6 +3,7 @@
  * for, the password is masked on screen, and the plan on stdout holds no secret.
  */
 import { execFileSync } from 'node:child_process';
+import { run } from '../helpers/proc.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +26,8 @@ async function waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   }
 }
 
-beforeAll(() => {
-  execFileSync('bash', ['-c', 'command -v tmux >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade tmux)'], { stdio: 'pipe' });
+beforeAll(async () => {
+  await run('bash', ['-c', 'command -v tmux >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade tmux)']);
   dir = mkdtempSync(join(tmpdir(), 'pgb-prompt-'));
 });
 

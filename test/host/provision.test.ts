@@ -2,14 +2,13 @@
  * The main job end to end on this Debian machine, for real: apt, /etc/pgbouncer, pgbouncer started
  * without systemd on port 6432, a temp PostgreSQL 15 behind it. Runs in the `host` project, alone.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startPostgres, type PgCluster } from '../helpers/postgres.js';
 import { canConnect } from '../helpers/ports.js';
-import { isAlive, lookupUser, stopPid } from '../helpers/proc.js';
+import { isAlive, lookupUser, run, stopPid, type RunResult } from '../helpers/proc.js';
 
 const BIN = join(import.meta.dirname, '../../bin/pgb-setup.js');
 const PASSWORD = 'app-password-for-host-test';
@@ -20,9 +19,8 @@ const PIDFILE = '/var/run/postgresql/pgbouncer.pid';
 let cluster: PgCluster;
 let env: Record<string, string>;
 
-function cli(args: string[], extraEnv: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extraEnv }, encoding: 'utf8', timeout: 280_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
+  return run(process.execPath, [BIN, ...args], { env: { ...env, ...extraEnv }, timeoutMs: 280_000, check: false });
 }
 
 function runningPid(): number | undefined {
@@ -57,7 +55,7 @@ beforeAll(async () => {
     PGHOST: '127.0.0.1', PGPORT: String(cluster.port), PGUSER: 'postgres', PGPASSWORD: cluster.superuserPassword,
   };
   // Start from a host without pgbouncer, as a new server would be.
-  execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'purge', '-y', '-q', 'pgbouncer'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'pipe' });
+  await run('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'purge', '-y', '-q', 'pgbouncer'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
   expect(existsSync('/usr/sbin/pgbouncer')).toBe(false);
 });
 
@@ -69,7 +67,7 @@ afterAll(async () => {
 
 describe('sudo pgb-setup development --yes on a real Debian 12 host without systemd', () => {
   it('installs pgbouncer, writes the files with the right owner and modes, starts it, and a login works', async () => {
-    const r = cli(['development', '--yes', '--copy-server-secret']);
+    const r = await cli(['development', '--yes', '--copy-server-secret']);
     expect(r.stderr).toMatch(/done: pgbouncer is configured and verified/);
     expect(r.code).toBe(0);
     expect(existsSync('/usr/sbin/pgbouncer')).toBe(true);
@@ -85,10 +83,10 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     await expect(login('wrong')).rejects.toThrow();
   });
 
-  it('a second run changes nothing: no file rewritten, no reload', () => {
+  it('a second run changes nothing: no file rewritten, no reload', async () => {
     const before = [INI, USERLIST].map((p) => statSync(p).mtimeMs);
     const pid = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret', '--json']);
+    const r = await cli(['development', '--yes', '--copy-server-secret', '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ changed: false });
     expect([INI, USERLIST].map((p) => statSync(p).mtimeMs)).toEqual(before);
@@ -98,7 +96,7 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
   it('an override pgbouncer rejects leaves the previous config in place and serving', async () => {
     const ini = readFileSync(INI, 'utf8');
     const pid = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret', '--set', 'client_tls_sslmode=require', '--set', 'client_tls_key_file=/nonexistent/key.pem', '--set', 'client_tls_cert_file=/nonexistent/cert.pem']);
+    const r = await cli(['development', '--yes', '--copy-server-secret', '--set', 'client_tls_sslmode=require', '--set', 'client_tls_key_file=/nonexistent/key.pem', '--set', 'client_tls_cert_file=/nonexistent/cert.pem']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/pgbouncer refused the new config, nothing was changed: .*(key|cert|TLS|tls)/i);
     expect(readFileSync(INI, 'utf8')).toBe(ini);
@@ -106,9 +104,9 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     expect(await login()).toBe(1);
   });
 
-  it('bad input is exit 2 with the field named, and nothing changes', () => {
+  it('bad input is exit 2 with the field named, and nothing changes', async () => {
     const ini = readFileSync(INI, 'utf8');
-    const r = cli(['development', '--yes', '--set', 'default_pool_size=lots']);
+    const r = await cli(['development', '--yes', '--set', 'default_pool_size=lots']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('pgb-setup: pgbouncer.default_pool_size: must be a whole number (from --set)');
     expect(readFileSync(INI, 'utf8')).toBe(ini);
@@ -117,14 +115,14 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
   it('a reloadable change reloads the same process; rollback brings the previous files back', async () => {
     const ini = readFileSync(INI, 'utf8');
     const pid = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret', '--set', 'default_pool_size=7']);
+    const r = await cli(['development', '--yes', '--copy-server-secret', '--set', 'default_pool_size=7']);
     expect(r.stderr).toMatch(/service reload/);
     expect(r.code).toBe(0);
     expect(readFileSync(INI, 'utf8')).toMatch(/^default_pool_size = 7$/m);
     expect(runningPid()).toBe(pid);
-    const list = cli(['rollback', '--list', '--json']);
+    const list = await cli(['rollback', '--list', '--json']);
     expect(JSON.parse(list.stdout)[0]).toMatchObject({ restored: false, files: [INI] });
-    const back = cli(['rollback']);
+    const back = await cli(['rollback']);
     expect(back.code).toBe(0);
     expect(back.stderr).toMatch(/reloaded pgbouncer/);
     expect(readFileSync(INI, 'utf8')).toBe(ini);
@@ -133,19 +131,19 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
 
   it('a listen_port change restarts pgbouncer on the new port', async () => {
     const pid = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret'], { PGBOUNCER_PORT: '6433' });
+    const r = await cli(['development', '--yes', '--copy-server-secret'], { PGBOUNCER_PORT: '6433' });
     expect(r.stderr).toMatch(/service restart \(daemon\): a reload cannot apply listen_port/);
     expect(r.code).toBe(0);
     expect(runningPid()).not.toBe(pid);
     expect(await canConnect('127.0.0.1', 6433)).toBe(true);
-    const again = cli(['development', '--yes', '--copy-server-secret']);
+    const again = await cli(['development', '--yes', '--copy-server-secret']);
     expect(again.code).toBe(0);
     expect(await login()).toBe(1);
   });
 
   it('--processes 2 replaces the single pgbouncer by two on the same port, and back', async () => {
     const single = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers']);
+    const r = await cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers']);
     expect(r.stderr).not.toMatch(/pgb-setup:/);
     expect(r.code).toBe(0);
     expect(single === undefined || !isAlive(single)).toBe(true);
@@ -156,19 +154,19 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
       expect(statSync(`/var/run/postgresql/pgbouncer-${i}`).isDirectory()).toBe(true);
     }
     for (let i = 0; i < 6; i++) expect(await login()).toBe(1);
-    const again = cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers', '--json']);
+    const again = await cli(['development', '--yes', '--copy-server-secret', '--processes', '2', '--no-peers', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false });
     // Back to one process: the group gives the port back.
-    const back = cli(['development', '--yes', '--copy-server-secret']);
+    const back = await cli(['development', '--yes', '--copy-server-secret']);
     expect(back.code).toBe(0);
     expect(pids.some((p) => isAlive(p))).toBe(false);
     expect(runningPid()).toBeDefined();
     expect(await login()).toBe(1);
   });
 
-  it('--processes 2 on pgbouncer 1.18 without --no-peers is refused with the reason, nothing changed', () => {
+  it('--processes 2 on pgbouncer 1.18 without --no-peers is refused with the reason, nothing changed', async () => {
     const ini = readFileSync(INI, 'utf8');
-    const r = cli(['development', '--yes', '--processes', '2']);
+    const r = await cli(['development', '--yes', '--processes', '2']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--processes 2: several processes on one port need \[peers\] \(pgbouncer 1\.19\+\)/);
     expect(readFileSync(INI, 'utf8')).toBe(ini);
@@ -177,7 +175,7 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
   // --skip-firewall: this machine's own firewall is never changed; pgbouncer's HBA file holds the rule.
   it('--tls self-signed live: candidate check, switch and reload; verify-full with the CA logs in, plain text is refused; a re-run keeps TLS, --no-tls turns it off', async () => {
     const pid = runningPid();
-    const r = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--tls', 'self-signed', '--allow-from', '127.0.0.1/32']);
+    const r = await cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--tls', 'self-signed', '--allow-from', '127.0.0.1/32']);
     expect(r.code, r.stderr).toBe(0);
     expect(runningPid()).toBe(pid);
     const key = statSync('/etc/pgbouncer/tls/server.key');
@@ -186,11 +184,11 @@ describe('sudo pgb-setup development --yes on a real Debian 12 host without syst
     const ca = readFileSync('/etc/pgbouncer/tls/ca.crt', 'utf8');
     expect(await login(PASSWORD, { ca, rejectUnauthorized: true })).toBe(1);
     await expect(login()).rejects.toThrow();
-    const again = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--allow-from', '127.0.0.1/32', '--json']);
+    const again = await cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--allow-from', '127.0.0.1/32', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toContain('keeping the installed client TLS (self-signed)');
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false });
-    const off = cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--no-tls']);
+    const off = await cli(['development', '--yes', '--copy-server-secret', '--skip-firewall', '--no-tls']);
     expect(off.code, off.stderr).toBe(0);
     expect(off.stderr).toMatch(/client TLS is switched OFF by this run/);
     expect(runningPid()).toBe(pid);

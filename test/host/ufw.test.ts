@@ -2,7 +2,8 @@
  * Real ufw, never this machine's own firewall: every run happens inside `unshare --net --mount`
  * with /etc/ufw and /lib/ufw (and the config folders apply writes) bind-mounted to temp copies.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { run, type RunResult } from '../helpers/proc.js';
 import { cpSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ let work: string;
 // Read once ufw is there: a fresh machine gets it from the beforeAll below.
 let hostRulesBefore: string;
 
-function inNamespace(script: string, env: Record<string, string> = {}) {
+function inNamespace(script: string, env: Record<string, string> = {}): Promise<RunResult> {
   const mounts = [
     ['etc-ufw', '/etc/ufw'],
     ['lib-ufw', '/lib/ufw'],
@@ -23,12 +24,11 @@ function inNamespace(script: string, env: Record<string, string> = {}) {
   ]
     .map(([from, to]) => `mount --bind ${join(work, from!)} ${to}`)
     .join(' && ');
-  const r = spawnSync('unshare', ['--net', '--mount', 'bash', '-euo', 'pipefail', '-c', `${mounts} && ip link set lo up && ${script}`], {
-    encoding: 'utf8',
-    env: { ...process.env, DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: 'pw', DBHOST: '10.0.0.20', ...env },
-    timeout: 120_000,
+  return run('unshare', ['--net', '--mount', 'bash', '-euo', 'pipefail', '-c', `${mounts} && ip link set lo up && ${script}`], {
+    env: { DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: 'pw', DBHOST: '10.0.0.20', ...env },
+    timeoutMs: 120_000,
+    check: false,
   });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const apply = (args: string) => `${process.execPath} ${BIN} production --skip-install --skip-service --skip-verify ${args}`;
@@ -39,8 +39,8 @@ function userRules(): string[] {
     .filter((l) => l.startsWith('### tuple ###'));
 }
 
-beforeAll(() => {
-  execFileSync('bash', ['-c', 'command -v ufw >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade ufw)'], { stdio: 'pipe' });
+beforeAll(async () => {
+  await run('bash', ['-c', 'command -v ufw >/dev/null || (apt-get -o DPkg::Lock::Timeout=600 update -q && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-upgrade ufw)']);
   hostRulesBefore = readFileSync('/etc/ufw/user.rules', 'utf8');
   work = mkdtempSync(join(tmpdir(), 'pgb-ufw-'));
   cpSync('/etc/ufw', join(work, 'etc-ufw'), { recursive: true });
@@ -59,8 +59,8 @@ afterAll(() => {
 });
 
 describe('ufw rules from a real apply, in a private network namespace', () => {
-  it('puts the allows ahead of a deny for the port that existed before, and leaves an inactive ufw inactive', () => {
-    const r = inNamespace(`ufw deny 6432/tcp >/dev/null && ${apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24')} && ufw status`);
+  it('puts the allows ahead of a deny for the port that existed before, and leaves an inactive ufw inactive', async () => {
+    const r = await inNamespace(`ufw deny 6432/tcp >/dev/null && ${apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24')} && ufw status`);
     expect(r.stderr).not.toMatch(/pgb-setup: /);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Status: inactive/);
@@ -72,18 +72,18 @@ describe('ufw rules from a real apply, in a private network namespace', () => {
     for (const a of allows) expect(rules.indexOf(a)).toBeLessThan(firstDeny);
   });
 
-  it('a second run adds nothing and reports no change', () => {
+  it('a second run adds nothing and reports no change', async () => {
     const before = readFileSync(join(work, 'etc-ufw/user.rules'), 'utf8');
     const before6 = readFileSync(join(work, 'etc-ufw/user6.rules'), 'utf8');
-    const r = inNamespace(apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24 --json'));
+    const r = await inNamespace(apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24 --json'));
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ changed: false });
     expect(readFileSync(join(work, 'etc-ufw/user.rules'), 'utf8')).toBe(before);
     expect(readFileSync(join(work, 'etc-ufw/user6.rules'), 'utf8')).toBe(before6);
   });
 
-  it('--enable-firewall allows SSH first, then enables ufw with allow-before-deny order', () => {
-    const r = inNamespace(`${apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24 --enable-firewall')} && ufw status numbered`);
+  it('--enable-firewall allows SSH first, then enables ufw with allow-before-deny order', async () => {
+    const r = await inNamespace(`${apply('--allow-from 10.0.0.0/8 --allow-from 192.168.1.0/24 --enable-firewall')} && ufw status numbered`);
     expect(r.stderr).not.toMatch(/pgb-setup: /);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Status: active/);

@@ -7,10 +7,11 @@
  * 1.2 GB rootfs on this ext4, which has no reflinks, took 15 s plus 3 s to remove), so guests never
  * see each other's state.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { run } from '../proc.js';
 
 export const CACHE = '/var/cache/pgb-setup-test/guests';
 const BUILD_SCRIPT = join(import.meta.dirname, 'build-rootfs.sh');
@@ -19,21 +20,21 @@ const GUEST_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 
 export type Suite = 'bookworm' | 'trixie';
 
-function sh(cmd: string, args: string[], opts: { input?: string; timeout?: number } = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(cmd, args, { input: opts.input, encoding: 'utf8', timeout: opts.timeout ?? 600_000, maxBuffer: 64 << 20 });
-  return { code: r.status, out: r.stdout ?? '', err: r.stderr ?? String(r.error ?? '') };
+async function sh(cmd: string, args: string[], opts: { timeout?: number } = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const r = await run(cmd, args, { timeoutMs: opts.timeout ?? 600_000, check: false }).catch((e: Error) => ({ code: null, stdout: '', stderr: String(e) }));
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
-const have = (tool: string): boolean => sh('sh', ['-c', `command -v ${tool}`]).code === 0;
+const have = async (tool: string): Promise<boolean> => (await sh('sh', ['-c', `command -v ${tool}`])).code === 0;
 
 /** debootstrap and systemd-nspawn on this machine, installed with apt-get when missing. */
-export function ensureHostTools(): void {
-  if (have('debootstrap') && have('systemd-nspawn')) return;
+export async function ensureHostTools(): Promise<void> {
+  if (await have('debootstrap') && await have('systemd-nspawn')) return;
   const apt = ['-o', 'DPkg::Lock::Timeout=600'];
-  let r = sh('apt-get', [...apt, 'install', '-y', 'debootstrap', 'systemd-container']);
+  let r = await sh('apt-get', [...apt, 'install', '-y', 'debootstrap', 'systemd-container']);
   if (r.code !== 0) {
-    sh('apt-get', [...apt, 'update']);
-    r = sh('apt-get', [...apt, 'install', '-y', 'debootstrap', 'systemd-container']);
+    await sh('apt-get', [...apt, 'update']);
+    r = await sh('apt-get', [...apt, 'install', '-y', 'debootstrap', 'systemd-container']);
   }
   if (r.code !== 0) throw new Error(`apt-get install debootstrap systemd-container failed:\n${r.err}`);
 }
@@ -48,7 +49,7 @@ export function rootfsDir(suite: Suite): string {
 }
 
 /** The cached rootfs for `suite`, built (about 3-4 min) when missing or made by another recipe. */
-export function ensureRootfs(suite: Suite): string {
+export async function ensureRootfs(suite: Suite): Promise<string> {
   mkdirSync(CACHE, { recursive: true });
   const dir = rootfsDir(suite);
   const stampFile = `${dir}.stamp`;
@@ -56,7 +57,7 @@ export function ensureRootfs(suite: Suite): string {
   const fresh = () => existsSync(join(dir, 'etc/os-release')) && existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === stamp;
   if (fresh()) return dir;
   // flock: two test runs never build the same rootfs at once.
-  const r = sh('flock', [join(CACHE, '.build.lock'), 'sh', '-c', `[ "$(cat '${stampFile}' 2>/dev/null)" = '${stamp}' ] && [ -e '${dir}/etc/os-release' ] || { rm -f '${stampFile}' && '${BUILD_SCRIPT}' ${suite} '${dir}' ${MIRROR} && echo '${stamp}' > '${stampFile}'; }`], { timeout: 1_200_000 });
+  const r = await sh('flock', [join(CACHE, '.build.lock'), 'sh', '-c', `[ "$(cat '${stampFile}' 2>/dev/null)" = '${stamp}' ] && [ -e '${dir}/etc/os-release' ] || { rm -f '${stampFile}' && '${BUILD_SCRIPT}' ${suite} '${dir}' ${MIRROR} && echo '${stamp}' > '${stampFile}'; }`], { timeout: 1_200_000 });
   if (r.code !== 0 || !fresh()) throw new Error(`building the ${suite} rootfs failed:\n${r.out.slice(-3000)}\n${r.err.slice(-3000)}`);
   return dir;
 }
@@ -88,7 +89,7 @@ export class Guest {
 
   /** Boots a fresh copy of the cached rootfs. `nofile` (soft:hard) is passed to nspawn's --rlimit; it cannot go above this shell's hard limit. */
   static async boot(suite: Suite, opts: { nofile?: string } = {}): Promise<Guest> {
-    const dir = ensureRootfs(suite);
+    const dir = await ensureRootfs(suite);
     const name = `pgb-${suite}-${process.pid}-${Date.now() % 100000}`;
     const log = join(CACHE, `${name}.log`);
     const fd = openSync(log, 'w');
@@ -101,8 +102,8 @@ export class Guest {
     const deadline = Date.now() + 60_000;
     let pid: number | undefined;
     while (Date.now() < deadline && nspawn.exitCode === null) {
-      const r = sh('pgrep', ['-P', String(nspawn.pid), '-x', 'systemd']);
-      const p = Number(r.out.trim().split('\n')[0]);
+      const r = await run('pgrep', ['-P', String(nspawn.pid), '-x', 'systemd'], { check: false });
+      const p = Number(r.stdout.trim().split('\n')[0]);
       if (p > 0 && existsSync(`/proc/${p}/root/run/systemd/private`)) {
         pid = p;
         break;
@@ -114,22 +115,26 @@ export class Guest {
       throw new Error(`the ${suite} guest did not boot:\n${readFileSync(log, 'utf8').slice(-2000)}`);
     }
     const guest = new Guest(suite, name, nspawn, pid, log);
-    const state = guest.run(['systemctl', 'is-system-running', '--wait'], { timeout: 120_000 });
+    const state = await guest.run(['systemctl', 'is-system-running', '--wait'], { timeout: 120_000 });
     if (!/running|degraded/.test(state.out)) {
-      const units = guest.run(['systemctl', '--failed', '--no-legend']).out;
+      const units = (await guest.run(['systemctl', '--failed', '--no-legend'])).out;
       await guest.stop(); // the caller gets no guest to stop
       throw new Error(`the ${suite} guest is ${state.out.trim()}: ${state.err}\nfailed units: ${units}`);
     }
     return guest;
   }
 
-  /** Runs a command in the guest (all namespaces, a clean environment). */
-  run(argv: string[], opts: GuestRun = {}): RunResult {
+  /**
+   * Runs a command in the guest (all namespaces, a clean environment). Asynchronous on purpose: a
+   * test worker blocked for 60 s (spawnSync of an apt-get or a playbook, or several in a row) misses
+   * vitest's RPC deadline, and the run fails with "Timeout calling onTaskUpdate" though every test passed.
+   */
+  async run(argv: string[], opts: GuestRun = {}): Promise<RunResult> {
     const vars = Object.entries({ HOME: '/root', LANG: 'C.UTF-8', ...opts.env }).map(([k, v]) => `${k}=${v}`);
     const cmd = opts.envFile ? ['sh', '-c', `set -a; . "$0"; set +a; exec "$@"`, opts.envFile, ...argv] : argv;
     const start = process.hrtime.bigint();
-    const r = sh('nsenter', ['-t', String(this.pid), '-a', 'env', '-i', GUEST_PATH, ...vars, ...cmd], { input: opts.input, timeout: opts.timeout ?? 300_000 });
-    return { ...r, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+    const r = await run('nsenter', ['-t', String(this.pid), '-a', 'env', '-i', GUEST_PATH, ...vars, ...cmd], { input: opts.input, timeoutMs: opts.timeout ?? 300_000, check: false });
+    return { code: r.code, out: r.stdout, err: r.stderr, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
   }
 
   /** A long-running command in the guest with pipes (e.g. a psql session kept open). */
@@ -140,7 +145,7 @@ export class Guest {
   }
 
   /** Shell text in the guest. */
-  sh(script: string, opts: GuestRun = {}): RunResult {
+  sh(script: string, opts: GuestRun = {}): Promise<RunResult> {
     return this.run(['sh', '-c', script], opts);
   }
 
@@ -159,7 +164,7 @@ export class Guest {
   async stop(): Promise<void> {
     if (this.nspawn.exitCode !== null || this.nspawn.signalCode !== null) return;
     const exited = new Promise<void>((res) => this.nspawn.once('exit', () => res()));
-    this.run(['systemctl', 'poweroff'], { timeout: 30_000 });
+    await this.run(['systemctl', 'poweroff'], { timeout: 30_000 });
     const timer = setTimeout(() => this.nspawn.kill('SIGKILL'), 60_000);
     await exited;
     clearTimeout(timer);

@@ -10,10 +10,10 @@ import { CACHE, ensureHostTools, ensureRootfs } from './guest.js';
 const REPO = join(import.meta.dirname, '../../..');
 export const PACK_DIR = join(CACHE, 'pack');
 
-export default function setup(): void {
-  ensureHostTools();
-  ensureRootfs('bookworm');
-  ensureRootfs('trixie');
+export default async function setup(): Promise<void> {
+  await ensureHostTools();
+  await ensureRootfs('bookworm');
+  await ensureRootfs('trixie');
   if (!existsSync(join(REPO, 'dist/cli.js'))) execFileSync('npm', ['run', 'build'], { cwd: REPO, stdio: 'inherit' });
   rmSync(PACK_DIR, { recursive: true, force: true });
   mkdirSync(PACK_DIR, { recursive: true });
