@@ -106,8 +106,12 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
           break;
         }
         case 'backup': {
-          await system.mkdir(step.dir, { mode: 0o700 });
-          backup = { dir: step.dir, names: [] };
+          // Filled under a name rollback never reads and renamed into place with its manifest: a run
+          // killed half-way leaves no backup without a manifest (which would block rollback).
+          const partial = partialBackupDir(step.dir);
+          await removeAbandonedPartials(system, posix.dirname(step.dir));
+          await system.mkdir(partial, { mode: 0o700 });
+          backup = { dir: partial, names: [] };
           const manifest: BackupManifest = { version: 2, files: [] };
           const used = new Set<string>();
           for (const path of step.files) {
@@ -118,13 +122,15 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
             for (let n = 2; used.has(name); n++) name = `${n}-${posix.basename(path)}`;
             used.add(name);
             // Backups are only ever readable by root (their folder is 0700) and never wider than the original.
-            await system.writeFile(posix.join(step.dir, name), got.bytes, { mode: got.stat.mode & 0o600, uid: 0, gid: 0 });
+            await system.writeFile(posix.join(partial, name), got.bytes, { mode: got.stat.mode & 0o600, uid: 0, gid: 0 });
             backup.names.push(name);
             manifest.files.push({ name, path, sha256: sha256(got.bytes), size: got.bytes.length });
           }
           for (const path of step.created ?? []) manifest.files.push({ path, created: true } as ManifestFile);
-          await system.writeFile(posix.join(step.dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+          await system.writeFile(posix.join(partial, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
           backup.names.push('manifest.json');
+          await system.rename(partial, step.dir);
+          backup.dir = step.dir;
           record(step, 'changed', step.files.map((f) => posix.basename(f)).join(', '));
           break;
         }
@@ -229,6 +235,21 @@ async function runService(step: ServiceStep, deps: ApplyDeps, ini: FileStep | un
     if (!found.ok) {
       throw new RuntimeError(`pgbouncer (${pidfile}) did not stay up after the ${step.action}${found.gone ? '' : ` (${found.reason})`}${await logHint(system, ini)}`);
     }
+  }
+}
+
+const PARTIAL_PREFIX = '.partial-';
+
+function partialBackupDir(dir: string): string {
+  return posix.join(posix.dirname(dir), `${PARTIAL_PREFIX}${posix.basename(dir)}`);
+}
+
+/** Backup folders a killed run left half-filled (byte copies of secrets nobody will restore). */
+async function removeAbandonedPartials(system: System, backupRoot: string): Promise<void> {
+  for (const name of (await system.readdir(backupRoot)) ?? []) {
+    if (!name.startsWith(PARTIAL_PREFIX)) continue;
+    const at = posix.join(backupRoot, name);
+    if ((await system.lstat(at))?.kind === 'directory') await system.remove(at, { recursive: true });
   }
 }
 

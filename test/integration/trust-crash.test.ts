@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyScramPassword } from '../../src/auth/scram.js';
 import { readAuthFileLikePgbouncer } from '../helpers/pgbouncer-model.js';
 import { copyTree, snapshotTree, tempFiles } from '../helpers/tree.js';
-import { buildCli, makeRoot, recordFigures, runChild, startChild } from '../helpers/trust.js';
+import { buildCli, makeRoot, recordFigures, runChild, runInProcess, startChild } from '../helpers/trust.js';
 
 const INI = 'etc/pgbouncer/pgbouncer.ini';
 const USERLIST = 'etc/pgbouncer/userlist.txt';
@@ -132,6 +132,12 @@ function checkAfterKill(root: string, s: Scenario, what: string): void {
       expect(content === (name === 'pgbouncer.ini' ? s.old.ini : s.old.userlist), `${what}: backup ${path} is not a whole copy of the old file`).toBe(true);
     }
   }
+  // A backup rollback would read always has its manifest: a half-filled one is under a hidden name.
+  for (const [path, e] of Object.entries(tree)) {
+    if (e.type === 'dir' && /^var\/backups\/pgb-setup\/[^/.][^/]*$/.test(path)) {
+      expect(tree[`${path}/manifest.json`]?.type, `${what}: backup ${path} without manifest.json blocks rollback`).toBe('file');
+    }
+  }
   // Temp files: never more readable than their target.
   for (const t of tempFiles(root)) {
     const target = t.path.split('/').pop()!.replace(/^\./, '').replace(/\.\d+\.[0-9a-f]{12}\.tmp$/, '');
@@ -150,9 +156,12 @@ async function checkRecovery(root: string, s: Scenario, what: string): Promise<v
   expect(readFileSync(join(root, INI), 'utf8')).toBe(s.newIni);
   expect(isNewUserlist(readFileSync(join(root, USERLIST), 'utf8'), s), `${what}: userlist.txt after recovery`).toBe(true);
   expect(statSync(join(root, USERLIST)).mode & 0o7777).toBe(0o600);
-  // No temp file of a live file is left (one inside an abandoned backup folder is 0600 in 0700).
-  expect(tempFiles(root).filter((t) => !t.path.startsWith('var/backups/')), what).toEqual([]);
+  // No temp file is left, not even in the backups (a half-filled backup folder is removed).
+  expect(tempFiles(root), what).toEqual([]);
   expect(existsSync(join(root, '.pgb-setup.lock')), `${what}: lock left behind`).toBe(false);
+  expect(Object.keys(snapshotTree(root)).filter((p) => p.includes('/.partial-')), `${what}: half-filled backup left`).toEqual([]);
+  const list = await runInProcess(['rollback', '--root', root, '--list', '--json']);
+  expect((JSON.parse(list.stdout) as { problem?: string }[]).filter((b) => b.problem), `${what}: rollback --list`).toEqual([]);
   const again = await run(root, s.args);
   expect(again.code, again.stderr).toBe(0);
   expect(again.stderr, what).toContain('nothing to do');
