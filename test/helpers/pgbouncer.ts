@@ -12,7 +12,7 @@ import pg from 'pg';
 import { canConnectUnix, waitForPort } from './ports.js';
 import { asUser, isAlive, isRoot, listeningTcpPorts, lookupUser, run, signalPid, stopPid, waitForExit } from './proc.js';
 import { trackProcess } from './registry.js';
-import { makeTempDir } from './tmp.js';
+import { lastLines, makeTempDir, tailFile } from './tmp.js';
 
 export interface StartPgbouncerOptions {
   binary: string;
@@ -96,23 +96,11 @@ function tcpHostFromListenAddr(listenAddr: string): string | undefined {
   return first;
 }
 
-async function tailFile(file: string, n: number): Promise<string> {
-  try {
-    const lines = (await readFile(file, 'utf8')).split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    return lines.slice(-n).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 /** Last `n` lines written to `file` after byte offset `start` (whole tail if the file shrank). */
 async function logSince(file: string, start: number, n: number): Promise<string> {
   if (!file) return '';
   const buf = await readFile(file).catch(() => Buffer.alloc(0));
-  const lines = buf.subarray(buf.length >= start ? start : 0).toString('utf8').split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines.slice(-n).join('\n');
+  return lastLines(buf.subarray(buf.length >= start ? start : 0).toString('utf8'), n);
 }
 
 async function fileSize(file: string): Promise<number> {

@@ -27,16 +27,7 @@ export async function freePort(): Promise<number> {
 
 /** True if something accepts TCP connections on host:port. */
 export function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = new Socket();
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('error', () => done(false));
-    sock.connect(port, host, () => done(true));
-  });
+  return acceptsConnection((sock, onConnect) => sock.connect(port, host, onConnect), timeoutMs);
 }
 
 /** Polls until host:port accepts connections; `abort()` returning a string stops early with that error. */
@@ -58,6 +49,11 @@ export async function waitForPort(
 
 /** True if something accepts connections on the unix socket at `path`. */
 export function canConnectUnix(path: string, timeoutMs = 500): Promise<boolean> {
+  return acceptsConnection((sock, onConnect) => sock.connect(path, onConnect), timeoutMs);
+}
+
+/** Opens a socket with `connect` and closes it again: true once connected, false on error or timeout. */
+function acceptsConnection(connect: (sock: Socket, onConnect: () => void) => void, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = new Socket();
     const done = (ok: boolean): void => {
@@ -66,6 +62,6 @@ export function canConnectUnix(path: string, timeoutMs = 500): Promise<boolean> 
     };
     sock.setTimeout(timeoutMs, () => done(false));
     sock.once('error', () => done(false));
-    sock.connect(path, () => done(true));
+    connect(sock, () => done(true));
   });
 }

@@ -13,7 +13,7 @@ import { ensureSystemPackages, PG_BIN_DIR } from './pgbouncer-binaries.js';
 import { freePort } from './ports.js';
 import { asUser, isAlive, lookupUser, run, stopPid } from './proc.js';
 import { trackProcess } from './registry.js';
-import { makeTempDir } from './tmp.js';
+import { makeTempDir, tailFile } from './tmp.js';
 
 export type PasswordEncryption = 'scram-sha-256' | 'md5';
 
@@ -92,16 +92,6 @@ function literal(s: string): string {
   // standard_conforming_strings is on: only quotes need doubling; use E'' when backslashes are present.
   const q = `'${s.replace(/'/g, "''")}'`;
   return s.includes('\\') ? `E${q.replace(/\\/g, '\\\\')}` : q;
-}
-
-async function tail(file: string, n: number): Promise<string> {
-  try {
-    const lines = (await readFile(file, 'utf8')).split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    return lines.slice(-n).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 async function spawnPostmaster(
@@ -219,7 +209,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       if (ready === true) break;
       untrack();
       await stopPid(pid, ['SIGQUIT', 'SIGKILL'], 3_000);
-      const log = await tail(logfile, 20);
+      const log = await tailFile(logfile, 20);
       if (attempt < 3 && /could not bind|Address already in use|could not create any TCP/i.test(log)) continue;
       throw new Error(`PostgreSQL failed to start (${ready}):\n${log}`);
     }
@@ -299,7 +289,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     async createDatabase(name, owner) {
       await query(`CREATE DATABASE ${ident(name)}${owner ? ` OWNER ${ident(owner)}` : ''}`);
     },
-    logTail: (n = 30) => tail(logfile, n),
+    logTail: (n = 30) => tailFile(logfile, n),
     stop() {
       stopped ??= (async () => {
         // SIGINT = fast shutdown; SIGQUIT = immediate; SIGKILL last. Only this postmaster's PID.

@@ -1,5 +1,8 @@
-/** Temp directories for the harness (optionally owned by the `postgres` OS user). */
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+/**
+ * Temp directories for the harness (optionally owned by the `postgres` OS user), and the tail of a
+ * log written into one.
+ */
+import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lookupUser } from './proc.js';
@@ -42,4 +45,16 @@ export async function makeTempDir(prefix: string, opts: TempDirOptions = {}): Pr
 export async function chownTo(path: string, owner: string): Promise<void> {
   const u = lookupUser(owner);
   await chown(path, u.uid, u.gid);
+}
+
+/** The last `n` lines of `text` (a final newline does not count as an empty last line). */
+export function lastLines(text: string, n: number): string {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.slice(-n).join('\n');
+}
+
+/** The last `n` lines of a file; '' when it cannot be read. */
+export async function tailFile(file: string, n: number): Promise<string> {
+  return lastLines(await readFile(file, 'utf8').catch(() => ''), n);
 }
