@@ -3,6 +3,9 @@ import type { System } from '../../src/system/system.js';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { main } from '../../src/main.js';
+import type { Plan } from '../../src/plan/types.js';
 import { createNodeSystem } from '../../src/system/node-system.js';
 
 export interface CapturedContext extends Context {
@@ -27,4 +30,17 @@ export function captureContext(overrides: Partial<Context> & { system?: System }
     out: () => out,
     err: () => err,
   };
+}
+
+/**
+ * `pgb-setup <args> --dry-run --json` on `system`: expects exit 0, no error and DBPASS nowhere in the
+ * output, and returns the plan.
+ */
+export async function dryRunPlan(system: System, env: Record<string, string>, args: string[]): Promise<Plan> {
+  const ctx = captureContext({ system, env });
+  const code = await main(['node', 'pgb-setup', ...args, '--dry-run', '--json'], ctx);
+  expect(ctx.err()).not.toMatch(/pgb-setup:/);
+  expect(code).toBe(0);
+  if (env.DBPASS) expect(ctx.out() + ctx.err()).not.toContain(env.DBPASS);
+  return JSON.parse(ctx.out()) as Plan;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/main.js';
 import type { Plan, FileStep, ServiceStep, PackageStep, FirewallStep } from '../../../src/plan/types.js';
-import { captureContext } from '../../helpers/context.js';
+import { captureContext, dryRunPlan } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/os-release');
@@ -40,14 +40,7 @@ function rhelHost(fixture: string, nofile = SYSTEMD_DEFAULT_NOFILE): FakeSystem 
   return sys;
 }
 
-async function plan(system: FakeSystem, args: string[]): Promise<Plan> {
-  const ctx = captureContext({ system, env: ENV });
-  const code = await main(['node', 'pgb-setup', ...args, '--dry-run', '--json'], ctx);
-  expect(ctx.err()).not.toMatch(/pgb-setup:/);
-  expect(code).toBe(0);
-  expect(ctx.out() + ctx.err()).not.toContain('secret-never-shown');
-  return JSON.parse(ctx.out()) as Plan;
-}
+const plan = (system: FakeSystem, args: string[]): Promise<Plan> => dryRunPlan(system, ENV, args);
 
 const steps = <K extends Plan['steps'][number]['kind']>(p: Plan, kind: K) => p.steps.filter((s) => s.kind === kind) as Extract<Plan['steps'][number], { kind: K }>[];
 

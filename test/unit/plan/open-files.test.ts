@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../../src/main.js';
 import { decideOpenFiles, DROP_IN_NAME, dropInContent, LEGACY_DROP_IN_NAME, neededOpenFiles } from '../../../src/plan/open-files.js';
 import { parseUnitNofile } from '../../../src/facts/unit-nofile.js';
 import type { DirectoryStep, FileStep, Plan, ServiceStep } from '../../../src/plan/types.js';
-import { captureContext } from '../../helpers/context.js';
+import { dryRunPlan } from '../../helpers/context.js';
 import { FakeSystem } from '../../helpers/fake-system.js';
 
 const DEFAULTS = { soft: 1024, hard: 524288 } as const;
@@ -90,13 +89,7 @@ function freshSystemdDebian(nofile: string): FakeSystem {
   return sys;
 }
 
-async function plan(system: FakeSystem, args: string[]): Promise<Plan> {
-  const ctx = captureContext({ system, env: ENV });
-  const code = await main(['node', 'pgb-setup', ...args, '--dry-run', '--json'], ctx);
-  expect(ctx.err()).not.toMatch(/pgb-setup:/);
-  expect(code).toBe(0);
-  return JSON.parse(ctx.out()) as Plan;
-}
+const plan = (system: FakeSystem, args: string[]): Promise<Plan> => dryRunPlan(system, ENV, args);
 
 describe('plan data on a fresh systemd host (#12, #16.1)', () => {
   const dropIn = `/etc/systemd/system/pgbouncer.service.d/${DROP_IN_NAME}`;
