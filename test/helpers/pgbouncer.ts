@@ -5,11 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { parseUserlist } from '../../src/auth/userlist.js';
 import { canConnectUnix, waitForPort } from './ports.js';
+import type { PgCluster } from './postgres.js';
 import { asUser, isAlive, isRoot, listeningTcpPorts, lookupUser, run, signalPid, stopPid, waitForExit } from './proc.js';
 import { trackProcess } from './registry.js';
 import { lastLines, makeTempDir, tailFile } from './tmp.js';
@@ -380,6 +382,70 @@ export async function writeTestPgbouncerConfig(dir: string, o: TestPgbouncerConf
     await chown(file, pgUser.uid, pgUser.gid);
   }
   return { dir, iniPath, userlistPath, logfile, pidfile, port: o.port };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setups rendered by pgb-setup
+
+/** `--set` values that keep a rendered pgbouncer inside `dir`, on `port`: its socket, pidfile, logfile and userlist. */
+export function settingsInside(dir: string, port: number): string[] {
+  return [
+    `listen_port=${port}`,
+    `unix_socket_dir=${dir}`,
+    `pidfile=${join(dir, 'pgbouncer.pid')}`,
+    `logfile=${join(dir, 'pgbouncer.log')}`,
+    `auth_file=${join(dir, 'userlist.txt')}`,
+  ];
+}
+
+/** The profile flags of a pgb-setup command: `--pgbouncer-version <version>`, then `--set <setting>` for each setting. */
+export function profileFlags(version: string, settings: string[]): string[] {
+  return ['--pgbouncer-version', version, ...settings.flatMap((s) => ['--set', s])];
+}
+
+/**
+ * Starts pgbouncer on the pgbouncer.ini that `pgb-setup render --out dir` wrote: hands the ini and
+ * userlist.txt to the postgres user and gives the cluster's app_user the rendered userlist's secret,
+ * so logins through pgbouncer work.
+ */
+export async function startRenderedPgbouncer(cluster: Pick<PgCluster, 'query'>, dir: string, binary: string): Promise<RunningPgbouncer> {
+  const [bouncer] = await startRendered(cluster, dir, binary, ['pgbouncer.ini']);
+  return bouncer!;
+}
+
+/**
+ * The same for a `render --processes N` group: pgbouncer-1.ini … pgbouncer-N.ini, each process with
+ * its socket folder `dir/pgbouncer-<i>` (made here, owned by postgres). Returns the processes in order.
+ */
+export async function startRenderedPgbouncerGroup(
+  cluster: Pick<PgCluster, 'query'>,
+  dir: string,
+  binary: string,
+  processes: number,
+): Promise<RunningPgbouncer[]> {
+  const pgUser = lookupUser('postgres');
+  const numbers = Array.from({ length: processes }, (_, i) => i + 1);
+  for (const i of numbers) {
+    await mkdir(join(dir, `pgbouncer-${i}`));
+    await chown(join(dir, `pgbouncer-${i}`), pgUser.uid, pgUser.gid);
+  }
+  return startRendered(cluster, dir, binary, numbers.map((i) => `pgbouncer-${i}.ini`));
+}
+
+async function startRendered(cluster: Pick<PgCluster, 'query'>, dir: string, binary: string, inis: string[]): Promise<RunningPgbouncer[]> {
+  const pgUser = lookupUser('postgres');
+  for (const f of [...inis, 'userlist.txt']) await chown(join(dir, f), pgUser.uid, pgUser.gid);
+  const secret = parseUserlist(await readFile(join(dir, 'userlist.txt'), 'utf8')).entries[0]!.secret;
+  await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
+  const started: RunningPgbouncer[] = [];
+  try {
+    for (const ini of inis) started.push(await startPgbouncer({ binary, iniPath: join(dir, ini) }));
+  } catch (err) {
+    // The caller gets no handle on the processes already started: stop them here.
+    for (const b of started) await b.stop();
+    throw err;
+  }
+  return started;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -302,3 +302,20 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   };
   return cluster;
 }
+
+/**
+ * The cluster a rendered development or production setup connects to: login role `app_user` owning
+ * database `appdb`. The role's password is a placeholder until `startRenderedPgbouncer` (pgbouncer.ts)
+ * gives it the secret of the rendered userlist.
+ */
+export async function startPostgresWithAppDatabase(): Promise<PgCluster> {
+  const cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
+  try {
+    await cluster.createRole('app_user', 'placeholder');
+    await cluster.createDatabase('appdb', 'app_user');
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}

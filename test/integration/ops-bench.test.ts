@@ -2,18 +2,17 @@
  * bench with small bounds (2 clients, 2 s) against a real PostgreSQL 15 and pgbouncer: the table
  * has all four cells filled from real pgbench runs, the JSON and the SVG agree.
  */
-import { chown, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerNewBinary } from '../helpers/binaries.js';
-import { startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { profileFlags, settingsInside, startRenderedPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { isAlive, lookupUser } from '../helpers/proc.js';
+import { isAlive } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'bench pw';
@@ -26,27 +25,14 @@ describe('bench', () => {
   const env = () => ({ DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: PASSWORD, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) });
 
   beforeAll(async () => {
-    cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
-    await cluster.createRole('app_user', 'placeholder');
-    await cluster.createDatabase('appdb', 'app_user');
+    cluster = await startPostgresWithAppDatabase();
     const binary = pgbouncerNewBinary();
     const version = (await pgbouncerVersion(binary)).match(/\d+\.\d+/)![0];
     dir = await makeTempDir('ops-bench', { owner: 'postgres' });
-    profileArgs = [
-      '--pgbouncer-version', version,
-      '--set', `listen_port=${await freePort()}`,
-      '--set', `unix_socket_dir=${dir.path}`,
-      '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-      '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`,
-      '--set', `auth_file=${join(dir.path, 'userlist.txt')}`,
-    ];
+    profileArgs = profileFlags(version, settingsInside(dir.path, await freePort()));
     const ctx = captureContext({ env: env() });
     expect(await main(['node', 'pgb-setup', 'render', 'development', '--out', dir.path, ...profileArgs], ctx)).toBe(0);
-    const pgUser = lookupUser('postgres');
-    for (const f of ['pgbouncer.ini', 'userlist.txt']) await chown(join(dir.path, f), pgUser.uid, pgUser.gid);
-    const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
-    await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-    bouncer = await startPgbouncer({ binary, iniPath: join(dir.path, 'pgbouncer.ini') });
+    bouncer = await startRenderedPgbouncer(cluster, dir.path, binary);
   });
   afterAll(async () => {
     await bouncer?.stop();

@@ -4,31 +4,27 @@
  * (their SHOW columns differ: the code reads them by name).
  */
 import { spawn } from 'node:child_process';
-import { chown, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import parsePrometheus from 'parse-prometheus-text-format';
 import type pg from 'pg';
 import { main } from '../../src/main.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { runStats } from '../../src/app/stats.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../helpers/binaries.js';
-import { connectThrough, startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { connectThrough, profileFlags, settingsInside, startRenderedPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { lookupUser } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'health check pw 1';
 let cluster: PgCluster;
 
 beforeAll(async () => {
-  cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
-  await cluster.createRole('app_user', 'placeholder');
-  await cluster.createDatabase('appdb', 'app_user');
+  cluster = await startPostgresWithAppDatabase();
 });
 afterAll(async () => {
   await cluster?.stop();
@@ -55,25 +51,11 @@ describe.each(pgbouncerBinaries())('ops commands on pgbouncer $label', ({ binary
   beforeAll(async () => {
     const version = (await pgbouncerVersion(binary)).match(/\d+\.\d+/)![0];
     dir = await makeTempDir(`ops-health-${label}`, { owner: 'postgres' });
-    const port = await freePort();
-    profileArgs = [
-      '--pgbouncer-version', version,
-      '--set', `listen_port=${port}`,
-      '--set', `unix_socket_dir=${dir.path}`,
-      '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-      '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`,
-      '--set', `auth_file=${join(dir.path, 'userlist.txt')}`,
-      '--set', 'default_pool_size=2',
-      '--set', 'stats_period=1',
-    ];
+    profileArgs = profileFlags(version, [...settingsInside(dir.path, await freePort()), 'default_pool_size=2', 'stats_period=1']);
     const r = await cli(['render', 'development', '--out', dir.path, ...profileArgs]);
     expect(r.err).not.toMatch(/pgb-setup:/);
     expect(r.code).toBe(0);
-    const pgUser = lookupUser('postgres');
-    for (const f of ['pgbouncer.ini', 'userlist.txt']) await chown(join(dir.path, f), pgUser.uid, pgUser.gid);
-    const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
-    await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-    bouncer = await startPgbouncer({ binary, iniPath: join(dir.path, 'pgbouncer.ini') });
+    bouncer = await startRenderedPgbouncer(cluster, dir.path, binary);
   });
   afterAll(async () => {
     await bouncer?.stop();

@@ -5,7 +5,6 @@
  * reported; one saturated process is CRITICAL however idle the other; a stopped process makes
  * health UNKNOWN, stats report pgbouncer_up{process="2"} 0, and verify fail on that process.
  */
-import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,14 +12,12 @@ import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { main } from '../../src/main.js';
 import { runStats } from '../../src/app/stats.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerNewBinary } from '../helpers/binaries.js';
-import { startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { profileFlags, settingsInside, startRenderedPgbouncerGroup, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { lookupUser } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'group health pw';
@@ -52,32 +49,15 @@ interface PrometheusFamily {
 }
 
 beforeAll(async () => {
-  cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
-  await cluster.createRole('app_user', 'placeholder');
-  await cluster.createDatabase('appdb', 'app_user');
+  cluster = await startPostgresWithAppDatabase();
   dir = await makeTempDir('ops-processes', { owner: 'postgres' });
   port = await freePort();
   const version = (await pgbouncerVersion(pgbouncerNewBinary())).match(/\d+\.\d+\.\d+/)![0];
-  profileArgs = [
-    '--pgbouncer-version', version,
-    '--set', `listen_port=${port}`,
-    '--set', `unix_socket_dir=${dir.path}`,
-    '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-    '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`,
-    '--set', `auth_file=${join(dir.path, 'userlist.txt')}`,
-  ];
+  profileArgs = profileFlags(version, settingsInside(dir.path, port));
   const r = await cli(['render', 'development', '--out', dir.path, '--processes', '2', ...profileArgs]);
   expect(r.err).not.toMatch(/pgb-setup:/);
   expect(r.code).toBe(0);
-  const owner = lookupUser('postgres');
-  for (const i of [1, 2]) {
-    await mkdir(join(dir.path, `pgbouncer-${i}`));
-    await chown(join(dir.path, `pgbouncer-${i}`), owner.uid, owner.gid);
-  }
-  for (const f of ['pgbouncer-1.ini', 'pgbouncer-2.ini', 'userlist.txt']) await chown(join(dir.path, f), owner.uid, owner.gid);
-  const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
-  await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-  for (const i of [1, 2]) bouncers.push(await startPgbouncer({ binary: pgbouncerNewBinary(), iniPath: join(dir.path, `pgbouncer-${i}.ini`) }));
+  bouncers.push(...(await startRenderedPgbouncerGroup(cluster, dir.path, pgbouncerNewBinary(), 2)));
 });
 
 afterAll(async () => {

@@ -3,21 +3,17 @@
  * must not take pgbouncer's client slots from the application. Concurrent scrapes share one
  * console connection; an observer on the console watches SHOW CLIENTS the whole time.
  */
-import { chown, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { main } from '../../src/main.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { runStats } from '../../src/app/stats.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../helpers/binaries.js';
-import { connectThrough, startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { connectThrough, profileFlags, settingsInside, startRenderedPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { lookupUser } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'serve check pw 1';
@@ -27,9 +23,7 @@ const LOGINS_PER_BURST = 3;
 let cluster: PgCluster;
 
 beforeAll(async () => {
-  cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
-  await cluster.createRole('app_user', 'placeholder');
-  await cluster.createDatabase('appdb', 'app_user');
+  cluster = await startPostgresWithAppDatabase();
 });
 afterAll(async () => {
   await cluster?.stop();
@@ -45,24 +39,12 @@ describe.each(pgbouncerBinaries())(`stats --serve on pgbouncer $label with max_c
   beforeAll(async () => {
     version = (await pgbouncerVersion(binary)).match(/\d+\.\d+/)![0];
     dir = await makeTempDir(`ops-serve-${label}`, { owner: 'postgres' });
-    const port = await freePort();
-    set = [
-      `listen_port=${port}`,
-      `unix_socket_dir=${dir.path}`,
-      `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-      `logfile=${join(dir.path, 'pgbouncer.log')}`,
-      `auth_file=${join(dir.path, 'userlist.txt')}`,
-      `max_client_conn=${MAX_CLIENT_CONN}`,
-    ];
+    set = [...settingsInside(dir.path, await freePort()), `max_client_conn=${MAX_CLIENT_CONN}`];
     const ctx = captureContext({ env: env() });
-    const code = await main(['node', 'pgb-setup', 'render', 'development', '--out', dir.path, '--pgbouncer-version', version, ...set.flatMap((s) => ['--set', s])], ctx);
+    const code = await main(['node', 'pgb-setup', 'render', 'development', '--out', dir.path, ...profileFlags(version, set)], ctx);
     expect(ctx.err()).not.toMatch(/pgb-setup:/);
     expect(code).toBe(0);
-    const pgUser = lookupUser('postgres');
-    for (const f of ['pgbouncer.ini', 'userlist.txt']) await chown(join(dir.path, f), pgUser.uid, pgUser.gid);
-    const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
-    await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-    bouncer = await startPgbouncer({ binary, iniPath: join(dir.path, 'pgbouncer.ini') });
+    bouncer = await startRenderedPgbouncer(cluster, dir.path, binary);
   });
   afterAll(async () => {
     await bouncer?.stop();

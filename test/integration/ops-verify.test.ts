@@ -8,12 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/main.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerBinaries } from '../helpers/binaries.js';
-import { connectThrough, startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { connectThrough, profileFlags, settingsInside, startRenderedPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
 import { lookupUser, signalPid } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
@@ -22,9 +21,7 @@ const PASSWORD = 'verify me 42';
 let cluster: PgCluster;
 
 beforeAll(async () => {
-  cluster = await startPostgres({ passwordEncryption: 'scram-sha-256' });
-  await cluster.createRole('app_user', 'placeholder');
-  await cluster.createDatabase('appdb', 'app_user');
+  cluster = await startPostgresWithAppDatabase();
 });
 afterAll(async () => {
   await cluster?.stop();
@@ -56,21 +53,10 @@ describe.each(pgbouncerBinaries())('verify on pgbouncer $label', ({ binary, labe
     dir = await makeTempDir(`ops-verify-${label}`, { owner: 'postgres' });
     ini = join(dir.path, 'pgbouncer.ini');
     userlist = join(dir.path, 'userlist.txt');
-    profileArgs = [
-      '--pgbouncer-version', version,
-      '--set', `listen_port=${await freePort()}`,
-      '--set', `unix_socket_dir=${dir.path}`,
-      '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-      '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`,
-      '--set', `auth_file=${userlist}`,
-    ];
+    profileArgs = profileFlags(version, settingsInside(dir.path, await freePort()));
     const r = await cli(['render', 'development', '--out', dir.path, ...profileArgs]);
     expect(r.code).toBe(0);
-    const pgUser = lookupUser('postgres');
-    for (const f of [ini, userlist]) await chown(f, pgUser.uid, pgUser.gid);
-    const secret = parseUserlist(await readFile(userlist, 'utf8')).entries[0]!.secret;
-    await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-    bouncer = await startPgbouncer({ binary, iniPath: ini });
+    bouncer = await startRenderedPgbouncer(cluster, dir.path, binary);
   });
   afterAll(async () => {
     await bouncer?.stop();

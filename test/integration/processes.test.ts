@@ -3,19 +3,16 @@
  * PostgreSQL. Logins work through the shared port, a client cancel reaches the process that runs
  * the query whichever process the cancel lands on, and each process holds its share of the pools.
  */
-import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { main } from '../../src/main.js';
-import { parseUserlist } from '../../src/auth/userlist.js';
 import { captureContext } from '../helpers/context.js';
 import { pgbouncerNewBinary } from '../helpers/binaries.js';
-import { startPgbouncer, type RunningPgbouncer } from '../helpers/pgbouncer.js';
+import { profileFlags, settingsInside, startRenderedPgbouncerGroup, type RunningPgbouncer } from '../helpers/pgbouncer.js';
 import { pgbouncerVersion } from '../helpers/pgbouncer-binaries.js';
-import { startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startPostgresWithAppDatabase, type PgCluster } from '../helpers/postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { lookupUser } from '../helpers/proc.js';
 import { makeTempDir, type TempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'two-processes-one-port';
@@ -34,32 +31,21 @@ function client(host: string, database = 'appdb'): pg.Client {
 }
 
 beforeAll(async () => {
-  cluster = await startPostgres();
-  await cluster.createRole('app_user', 'replaced-below');
-  await cluster.createDatabase('appdb', 'app_user');
+  cluster = await startPostgresWithAppDatabase();
   dir = await makeTempDir('processes', { owner: 'postgres' });
   port = await freePort();
   const version = (await pgbouncerVersion(pgbouncerNewBinary())).match(/\d+\.\d+\.\d+/)![0];
   const ctx = captureContext({ env: { DBNAME: 'appdb', DBUSER: 'app_user', DBPASS: PASSWORD, DBHOST: '127.0.0.1', DBPORT: String(cluster.port) } });
   const code = await main(
     [
-      'node', 'pgb-setup', 'render', 'production', '--out', dir.path, '--processes', '2', '--pgbouncer-version', version,
-      '--set', `listen_port=${port}`, '--set', `unix_socket_dir=${dir.path}`, '--set', `pidfile=${join(dir.path, 'pgbouncer.pid')}`,
-      '--set', `logfile=${join(dir.path, 'pgbouncer.log')}`, '--set', `auth_file=${join(dir.path, 'userlist.txt')}`, '--set', 'verbose=2',
+      'node', 'pgb-setup', 'render', 'production', '--out', dir.path, '--processes', '2',
+      ...profileFlags(version, [...settingsInside(dir.path, port), 'verbose=2']),
     ],
     ctx,
   );
   expect(ctx.err()).not.toMatch(/pgb-setup:/);
   expect(code).toBe(0);
-  const owner = lookupUser('postgres');
-  for (const i of [1, 2]) {
-    await mkdir(join(dir.path, `pgbouncer-${i}`));
-    await chown(join(dir.path, `pgbouncer-${i}`), owner.uid, owner.gid);
-  }
-  for (const f of ['pgbouncer-1.ini', 'pgbouncer-2.ini', 'userlist.txt']) await chown(join(dir.path, f), owner.uid, owner.gid);
-  const secret = parseUserlist(await readFile(join(dir.path, 'userlist.txt'), 'utf8')).entries[0]!.secret;
-  await cluster.query(`ALTER ROLE app_user PASSWORD '${secret}'`);
-  for (const i of [1, 2]) bouncers.push(await startPgbouncer({ binary: pgbouncerNewBinary(), iniPath: join(dir.path, `pgbouncer-${i}.ini`) }));
+  bouncers.push(...(await startRenderedPgbouncerGroup(cluster, dir.path, pgbouncerNewBinary(), 2)));
 });
 
 afterAll(async () => {
