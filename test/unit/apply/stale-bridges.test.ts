@@ -141,6 +141,14 @@ describe('the plan names the bridges (--dry-run changes nothing)', () => {
     for (const d of [LIVE, DEAD, REUSED]) expect(await sys.exists(d)).toBe(true);
   });
 
+  it('--skip-service: no step (nothing would check that pgbouncer serves), a note says the bridge is left', async () => {
+    const ctx = captureContext({ system: withBridges(debianHost()), env: ENV });
+    expect(await main(['node', 'pgb-setup', 'production', '--dry-run', '--json', '--skip-service'], ctx)).toBe(0);
+    const plan = JSON.parse(ctx.out()) as Plan;
+    expect(plan.steps.map((s) => s.kind)).not.toContain('stale-bridges');
+    expect(plan.notes.join('\n')).toMatch(/--skip-service: the handover bridge\(s\) left by an interrupted run \(pid 700, folder .*aaaaaa; folder .*bbbbbb\) are left as they are/);
+  });
+
   it('no bridge: no step, and the temp folder is read once', async () => {
     const sys = debianHost();
     sys.dirs.add(TMP);
@@ -212,4 +220,28 @@ describe('apply stops a bridge only after the service step succeeded', () => {
     expect(signals(sys)).toEqual([]);
     expect(await sys.exists(LIVE)).toBe(true);
   }, 20_000);
+});
+
+describe('pgb-setup restart and a bridge left by an interrupted run', () => {
+  const INI = '/etc/pgbouncer/pgbouncer.ini';
+
+  it('no real pgbouncer runs (the bridge alone serves): refused, the bridge named and left serving', async () => {
+    const sys = withBridges(debianHost());
+    const ctx = captureContext({ system: sys, env: ENV });
+    expect(await main(['node', 'pgb-setup', 'restart'], ctx)).not.toBe(0);
+    expect(ctx.err()).toContain('the handover bridge left by an interrupted run (pid 700) keeps serving the port');
+    expect(signals(sys)).toEqual([]);
+    expect(await sys.exists(LIVE)).toBe(true);
+  });
+
+  it('--dry-run says the bridge stops after the handover', async () => {
+    const sys = withBridges(debianHost()).file(INI, '[pgbouncer]\nlisten_port = 6432\nso_reuseport = 1\n', 0o640, 101, 104).file('/var/run/postgresql/pgbouncer.pid', '600\n');
+    proc(sys, 600, '/usr/sbin/pgbouncer', ['/usr/sbin/pgbouncer', '-d', INI]);
+    const ctx = captureContext({ system: sys, env: ENV });
+    expect(await main(['node', 'pgb-setup', 'restart', '--dry-run'], ctx)).toBe(0);
+    expect(ctx.out()).toContain('would hand over pgbouncer (pid 600)');
+    expect(ctx.out()).toContain('then a handover bridge left by an interrupted run (pid 700) is stopped after pgbouncer serves');
+    expect(ctx.err()).toMatch(/note: a handover bridge left by an interrupted run \(folder .*cccccc\) is left alone/);
+    expect(signals(sys)).toEqual([]);
+  });
 });
