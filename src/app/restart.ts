@@ -104,7 +104,11 @@ export async function runRestart(environment: string | undefined, opts: RestartO
     const { uid, gid, user: account } = facts.serviceUser;
     if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${account} does not exist`);
     const deps = { system: ctx.system, account: { name: account, uid, gid }, ...(password ? { password } : {}), progress: (l: string) => ctx.stderr.write(`${l}\n`), ...drain };
-    await handover(spec, deps);
+    await handover(spec, deps).catch((e: unknown) => {
+      const left = bridgesLeftRunning(bridges);
+      if (left) ctx.stderr.write(`! ${left}\n`);
+      throw e;
+    });
     if (bridges.length > 0) await cleanStaleBridges({ bridges, serving: spec.next, port: spec.port, login, version }, deps);
     ctx.stderr.write(`done: ${procs.length === 1 ? 'pgbouncer runs' : 'the processes run'} again on ${spec.next.map((n) => n.iniPath).join(', ')}, no connection was refused\n`);
     return 0;

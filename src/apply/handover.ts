@@ -65,7 +65,6 @@ export interface HandoverReport {
   steps: string[];
 }
 
-
 export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<HandoverReport> {
   const { system } = deps;
   const steps: string[] = [];
