@@ -89,7 +89,7 @@ function killedHandover(spec: HandoverSpec, killAt: string): Promise<NodeJS.Sign
   });
 }
 
-/** Connects to the port every 10 ms until stopped; counts refused connections. */
+/** Connects to the port every 5 ms until stopped; counts refused connections. */
 function probe(port: number): { stop: () => Promise<{ probes: number; refused: number }> } {
   let running = true;
   let probes = 0;
@@ -107,7 +107,7 @@ function probe(port: number): { stop: () => Promise<{ probes: number; refused: n
         });
       });
       probes++;
-      await sleep(10);
+      await sleep(5);
     }
   })();
   return {
@@ -223,11 +223,14 @@ describe.each(pgbouncerBinaries())('a handover bridge left by a killed run, pgbo
     expect(listeningTcpPorts(bridgePid).has(port)).toBe(true);
     expect(await tryLogin({ host: '127.0.0.1', port, user: 'app_user', password: PASSWORD, database: 'appdb' })).toBeUndefined();
 
+    // The probe runs before, through and after the next run (which takes well under a second).
     const p = probe(port);
+    await sleep(100);
     const progress = await nextRun({ kind: 'service', manager: 'daemon', action: 'start', reason: 'pgbouncer is not running', pidfiles: [single().pidfile], commands: [{ cmd: binary, args: ['-d', '-u', 'postgres', single().iniPath], why: 'start pgbouncer' }] });
+    await sleep(100);
     const seen = await p.stop();
     expect(progress.join('\n')).toMatch(new RegExp(`stale handover bridge pid ${bridgePid}, .*: (SIGINT|SIGTERM|PAUSE|SHUTDOWN)`));
-    expect(seen.probes).toBeGreaterThan(10);
+    expect(seen.probes).toBeGreaterThan(5);
     expect(seen.refused).toBe(0);
 
     expect(isAlive(bridgePid)).toBe(false);
