@@ -12,10 +12,13 @@ import { detectFacts, findRunning, readFileFact, type HostFacts } from '../facts
 import { handover } from '../apply/handover.js';
 import { acquireLock } from '../system/host-lock.js';
 import { handoverBlocker } from '../plan/handover-plan.js';
+import { staleBridgeLines } from '../plan/stale-bridges.js';
 import type { HandoverSpec } from '../plan/types.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 import { memberPath } from '../ops/group.js';
 import { drainOption } from './drain-option.js';
+import { bridgesLeftRunning, cleanStaleBridges } from '../apply/stale-bridges.js';
+import { describeBridge } from '../facts/handover-bridges.js';
 
 export interface RestartOptions extends ProfileOptions {
   dryRun?: boolean;
@@ -62,7 +65,12 @@ export async function runRestart(environment: string | undefined, opts: RestartO
   try {
     const facts = await detectFacts(ctx.system, { isRoot });
     const procs = await runningProcesses(ctx, facts);
-    if (procs.length === 0) throw new RuntimeError(`no pgbouncer runs from ${facts.distro.iniPath} (or a --processes group beside it): nothing to hand over; start it with pgb-setup ${environment ?? '<environment>'}`);
+    for (const b of facts.staleBridges.filter((x) => x.leftAlone)) ctx.stderr.write(`note: a handover bridge left by an interrupted run (${describeBridge(b)}) is left alone: ${b.leftAlone}\n`);
+    const bridges = facts.staleBridges.filter((b) => !b.leftAlone).map((b) => ({ dir: b.dir, ...(b.pid !== undefined ? { pid: b.pid } : {}), ...(b.unit ? { unit: b.unit } : {}) }));
+    if (procs.length === 0) {
+      const left = bridgesLeftRunning(bridges);
+      throw new RuntimeError(`no pgbouncer runs from ${facts.distro.iniPath} (or a --processes group beside it): nothing to hand over; start it with pgb-setup ${environment ?? '<environment>'}${left ? `; ${left}` : ''}`);
+    }
     const version = facts.pgbouncer.version ?? '1.15.0';
     const config = environment ? await loadConfig(environment, opts, ctx, { ...(facts.pgbouncer.version ? { detectedVersion: facts.pgbouncer.version } : {}) }) : undefined;
     const user = config?.profile.database.user;
@@ -89,12 +97,19 @@ export async function runRestart(environment: string | undefined, opts: RestartO
     const what = `${procs.length === 1 ? 'pgbouncer' : `${procs.length} pgbouncer processes`} (pid ${procs.map((p) => p.pid).join(', ')}) on port ${spec.port}`;
     if (opts.dryRun) {
       ctx.stdout.write(`would hand over ${what}: start each again beside the running one (so_reuseport), check ${login ? `a login as ${login.user}` : 'its admin console'}, then shut the old one down gracefully\n`);
+      for (const line of staleBridgeLines({ bridges })) ctx.stdout.write(`then ${line}\n`);
       return 0;
     }
     ctx.stderr.write(`handing over ${what}\n`);
     const { uid, gid, user: account } = facts.serviceUser;
     if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${account} does not exist`);
-    await handover(spec, { system: ctx.system, account: { name: account, uid, gid }, ...(password ? { password } : {}), progress: (l) => ctx.stderr.write(`${l}\n`), ...drain });
+    const deps = { system: ctx.system, account: { name: account, uid, gid }, ...(password ? { password } : {}), progress: (l: string) => ctx.stderr.write(`${l}\n`), ...drain };
+    await handover(spec, deps).catch((e: unknown) => {
+      const left = bridgesLeftRunning(bridges);
+      if (left) ctx.stderr.write(`! ${left}\n`);
+      throw e;
+    });
+    if (bridges.length > 0) await cleanStaleBridges({ bridges, serving: spec.next, port: spec.port, login, version }, deps);
     ctx.stderr.write(`done: ${procs.length === 1 ? 'pgbouncer runs' : 'the processes run'} again on ${spec.next.map((n) => n.iniPath).join(', ')}, no connection was refused\n`);
     return 0;
   } finally {

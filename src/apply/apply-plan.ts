@@ -7,6 +7,7 @@ import { systemctlStart } from '../system/systemctl.js';
 import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
 import { checkCandidate, requiresClientTls } from './candidate-check.js';
 import { handover, HandoverError } from './handover.js';
+import { bridgesLeftRunning, cleanStaleBridges } from './stale-bridges.js';
 import { MAX_BACKUP_FILE_BYTES, sha256, type BackupManifest, type ManifestFile } from './backups.js';
 import { tryLogin, waitForListen } from '../system/net.js';
 import { reloadPgbouncer, startPgbouncerDaemon } from '../system/pgbouncer-service.js';
@@ -53,6 +54,7 @@ function describe(step: Step): string {
     case 'firewall': return `${step.tool} port ${step.port}`;
     case 'service': return `pgbouncer ${step.action}`;
     case 'verify': return `${step.host}:${step.port}`;
+    case 'stale-bridges': return 'handover bridges of an interrupted run';
   }
 }
 
@@ -185,9 +187,19 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
           record(step, 'changed', step.login && deps.password ? 'listening, login works' : 'listening');
           break;
         }
+        case 'stale-bridges': {
+          const { uid, gid, user } = facts.serviceUser;
+          if (uid === undefined || gid === undefined) throw new RuntimeError(`the service user ${user} does not exist: the handover bridges are left as they are`);
+          const done = await cleanStaleBridges(step, { system, account: { name: user, uid, gid }, ...(deps.password ? { password: deps.password } : {}), progress: deps.progress, ...(deps.drainMs !== undefined ? { drainMs: deps.drainMs } : {}) });
+          record(step, 'changed', done.join('; '));
+          break;
+        }
       }
     } catch (e) {
       record(step, 'failed', (e as Error).message);
+      const bridges = plan.steps.find((s) => s.kind === 'stale-bridges');
+      const left = bridges && bridges !== step && bridges.kind === 'stale-bridges' ? bridgesLeftRunning(bridges.bridges) : undefined;
+      if (left) deps.progress(`! ${left}`);
       // A failed handover left the running pgbouncer serving (or brought it back on the previous
       // files itself): the files go back, the service is not restarted on top of that.
       const restored = undo.length > 0 ? await rollBack(undo, e instanceof HandoverError ? undefined : service, deps) : true;

@@ -29,7 +29,8 @@ import { gracefulStop } from './graceful-stop.js';
 import { tryLogin } from '../system/net.js';
 import { openPeerConsole } from './peer-console.js';
 import { startPgbouncerDaemon } from '../system/pgbouncer-service.js';
-import { isAlive, pgbouncerError, pgbouncerFromPidfile, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
+import { BRIDGE_PREFIX, bridgeIni } from '../facts/handover-bridges.js';
+import { isAlive, pgbouncerError, pgbouncerFromPidfile, pgbouncerProcess, pidFromFile, stopPid } from '../system/pgbouncer-process.js';
 
 export interface HandoverDeps {
   system: System;
@@ -63,8 +64,6 @@ interface Running {
 export interface HandoverReport {
   steps: string[];
 }
-
-const BRIDGE_PREFIX = 'pgb-setup-handover-';
 
 export async function handover(spec: HandoverSpec, deps: HandoverDeps): Promise<HandoverReport> {
   const { system } = deps;
@@ -223,7 +222,7 @@ async function journalTail(system: System, unit: string): Promise<string> {
 }
 
 /** The process answers a real login through its own socket (or its console, without the password). */
-async function acceptsLogin(spec: HandoverSpec, r: Running, deps: HandoverDeps): Promise<void> {
+export async function acceptsLogin(spec: Pick<HandoverSpec, 'port' | 'login'>, r: Pick<Running, 'label' | 'pid' | 'socketDir'>, deps: Pick<HandoverDeps, 'system' | 'account' | 'password' | 'startMs'>): Promise<void> {
   const deadline = Date.now() + (deps.startMs ?? 10_000);
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -251,7 +250,28 @@ async function acceptsLogin(spec: HandoverSpec, r: Running, deps: HandoverDeps):
   throw new RuntimeError(`${r.label} (pid ${r.pid}) did not accept a login${spec.login && deps.password ? ` as ${spec.login.user}` : ''}: ${last}`);
 }
 
-async function stopStarted(spec: HandoverSpec, r: Running, deps: HandoverDeps, opts: { drainMs: number; serverWaitMs: number }): Promise<string> {
+/**
+ * Stops a bridge left by an interrupted run (src/facts/handover-bridges.ts) the way step 4 stops
+ * one: gracefully, then its unit and folder go. A PID that no longer is that bridge's pgbouncer is
+ * not signalled; a unit without a process is only stopped.
+ */
+export async function stopStaleBridge(
+  bridge: { dir: string; pid?: number; unit?: string },
+  on: Pick<HandoverSpec, 'version' | 'port'>,
+  deps: Pick<HandoverDeps, 'system' | 'account' | 'drainMs' | 'serverWaitMs'>,
+): Promise<string> {
+  const { system } = deps;
+  const ours = bridge.pid !== undefined && bridge.dir !== '' && (await pgbouncerProcess(system, bridge.pid, bridgeIni(bridge.dir))).ok;
+  if (!ours) {
+    if (bridge.unit) await system.exec('systemctl', ['stop', bridge.unit]);
+    if (bridge.dir) await system.remove(bridge.dir, { recursive: true });
+    return bridge.pid !== undefined ? 'already gone' : bridge.unit ? 'unit stopped' : 'folder removed';
+  }
+  const r: Running = { label: 'bridge pgbouncer', pid: bridge.pid!, socketDir: bridge.dir, dir: bridge.dir, ...(bridge.unit ? { unit: bridge.unit } : {}) };
+  return stopStarted(on, r, deps, { drainMs: deps.drainMs ?? 5000, serverWaitMs: deps.serverWaitMs ?? 30_000 });
+}
+
+async function stopStarted(spec: Pick<HandoverSpec, 'version' | 'port'>, r: Running, deps: Pick<HandoverDeps, 'system' | 'account'>, opts: { drainMs: number; serverWaitMs: number }): Promise<string> {
   const { system } = deps;
   try {
     if (await isAlive(system, r.pid)) {

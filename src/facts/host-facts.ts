@@ -7,6 +7,7 @@ import { detectServiceUser, resolveDistro, type DistroSpec, type ServiceUser } f
 import { readUfwRules, type UfwRule } from './ufw-rules.js';
 import { pgbouncerFromPidfile } from '../system/pgbouncer-process.js';
 import { notRegularFile } from '../system/safe-read.js';
+import { BRIDGE_UNIT_PATTERN, detectStaleBridges, type BridgeUnit, type StaleBridge } from './handover-bridges.js';
 
 export interface FileFact {
   path: string;
@@ -59,6 +60,8 @@ export interface HostFacts {
   runningByPidfile: Map<string, number>;
   /** pgbouncer version the package manager would install, when it is not installed yet. */
   candidateVersion: string | undefined;
+  /** Handover bridges left by an interrupted run (live system only). */
+  staleBridges: StaleBridge[];
 }
 
 /** Largest pgbouncer.ini or unit file read (a real one is a few KiB). */
@@ -158,7 +161,8 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     readFileFact(system, distro.userlistPath, MAX_USERLIST_BYTES),
     live ? system.exec('sh', ['-c', 'ulimit -n']) : Promise.resolve(undefined),
   ]);
-  const unitNofile = systemd ? await readUnitNofile(system, distro.serviceName) : undefined;
+  const units = systemd ? await readUnits(system, distro.serviceName) : undefined;
+  const staleBridges = live ? await detectStaleBridges(system, units?.bridges ?? []) : [];
   const candidateVersion = live && !pgbouncer.installed ? await packageCandidateVersion(system, distro) : undefined;
   const running = live ? await findRunning(system, pidfileOf(ini?.content) ?? distro.pidfile, distro.iniPath) : undefined;
   const limit = Number(nofile?.stdout.trim());
@@ -176,25 +180,38 @@ export async function detectFacts(system: System, options: { root?: string; isRo
     userlist,
     running,
     nofileLimit: Number.isInteger(limit) && limit > 0 ? limit : undefined,
-    unitNofile,
+    unitNofile: units?.nofile,
     existingDirs: new Set(),
     iniFiles: new Map(ini ? [[ini.path, ini]] : []),
     logfiles: new Map(),
     unitFiles: new Map(),
     runningByPidfile: new Map(running ? [[running.pidfile, running.pid]] : []),
     candidateVersion,
+    staleBridges,
   };
 }
 
+/** `systemctl show` output: one block of KEY=value lines per unit, blocks separated by an empty line. */
+function showBlocks(stdout: string): Map<string, string>[] {
+  return stdout.split(/\n\s*\n/).map((block) => new Map(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]))).filter((m) => m.size > 0);
+}
+
 /**
- * The unit's effective open-files limits. For a unit not installed yet, systemctl show reports the
- * manager's own limits, not what a service gets: then the manager's defaults for services apply.
+ * The unit's effective open-files limits, and the handover bridge units loaded now: one
+ * `systemctl show` for both (the pattern adds nothing when no bridge unit exists). For a unit not
+ * installed yet, systemctl show reports the manager's own limits, not what a service gets: then the
+ * manager's defaults for services apply.
  */
-async function readUnitNofile(system: System, unit: string): Promise<UnitNofile | undefined> {
-  const r = await system.exec('systemctl', ['show', '-p', 'LoadState', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', unit]);
-  if (!/^LoadState=not-found$/m.test(r.stdout)) return parseUnitNofile(r.stdout);
+async function readUnits(system: System, unit: string): Promise<{ nofile: UnitNofile | undefined; bridges: BridgeUnit[] }> {
+  const r = await system.exec('systemctl', ['show', '-p', 'Id', '-p', 'LoadState', '-p', 'MainPID', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', unit, BRIDGE_UNIT_PATTERN]);
+  const blocks = showBlocks(r.stdout);
+  const isBridge = (b: Map<string, string>) => (b.get('Id') ?? '').startsWith(BRIDGE_UNIT_PATTERN.slice(0, -1));
+  const bridges = blocks.filter(isBridge).map((b) => ({ unit: b.get('Id')!, mainPid: Number(b.get('MainPID') ?? 0) || 0 }));
+  const main = blocks.find((b) => !isBridge(b));
+  const text = main ? [...main].map(([k, v]) => `${k}=${v}`).join('\n') : '';
+  if (!/^LoadState=not-found$/m.test(text)) return { nofile: parseUnitNofile(text), bridges };
   const defaults = await system.exec('systemctl', ['show', '-p', 'DefaultLimitNOFILESoft', '-p', 'DefaultLimitNOFILE']);
-  return parseUnitNofile(defaults.stdout.replace(/^Default/gm, ''));
+  return { nofile: parseUnitNofile(defaults.stdout.replace(/^Default/gm, '')), bridges };
 }
 
 /** What `apt-get install pgbouncer` would bring, from `apt-cache policy` (dnf: `dnf info`). */

@@ -15,6 +15,7 @@ import { fileAction, iniFileSteps, logfileSteps, md5SecretsUnderScram, plantedUs
 import { dropInPath, systemdFiles } from './systemd-units.js';
 import { planPackages } from './packages.js';
 import { planFirewall } from './firewall.js';
+import { planStaleBridges } from './stale-bridges.js';
 
 export interface PlanOptions {
   allowFrom: string[];
@@ -205,13 +206,20 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   // 6. Verify.
   if (facts.live && !options.skipService) steps.push({ kind: 'verify', host: connectHost(config), port, login });
 
+  // 7. Handover bridges of an interrupted run: stopped once pgbouncer serves.
+  const serving = desired.instances.map((i) => ({ iniPath: i.iniPath, pidfile: pidfileOfInstance(i, facts), socketDir: settingText(i.config, 'unix_socket_dir') ?? '' }));
+  const bridges = planStaleBridges(facts, serving, service !== undefined, { port, version: config.target.version, login });
+  if (bridges.step) steps.push(bridges.step);
+  notes.push(...bridges.notes);
+
   const changed = steps.some(
     (s) =>
       (s.kind === 'package' && s.action === 'install') ||
       (s.kind === 'directory' && s.action === 'create') ||
       (s.kind === 'file' && s.action !== 'unchanged') ||
       (s.kind === 'firewall' && s.commands.length > 0) ||
-      (s.kind === 'service' && s.action !== 'none'),
+      (s.kind === 'service' && s.action !== 'none') ||
+      s.kind === 'stale-bridges',
   );
   return {
     version: 1,

@@ -1,4 +1,5 @@
 import type { Plan, Step } from './types.js';
+import { staleBridgeLines } from './stale-bridges.js';
 
 /** A plan on a terminal shows this much of a file's diff; a 150,000-line old config is not read by anyone. */
 const MAX_DIFF_LINES = 400;
@@ -52,6 +53,8 @@ function stepLines(step: Step, verbose: boolean): string[] {
         ...(step.methods ?? []).map((m) => `    ${m.target}: ${m.method} (${m.why})`),
         ...step.commands.map((c) => `    $ ${shellLine(c.cmd, c.args)}`),
       ];
+    case 'stale-bridges':
+      return staleBridgeLines(step).map((l) => `- ${l}`);
     case 'verify':
       return [`? verify pgbouncer listens on ${step.host}:${step.port}${step.login ? ` and ${step.login.user} can log in to ${step.login.database}` : ''}`];
   }
@@ -67,7 +70,7 @@ export function formatPlan(plan: Plan, verbose = false): string {
   for (const step of plan.steps) for (const line of stepLines(step, verbose)) lines.push(line);
   for (const n of plan.notes) lines.push(`note: ${n}`);
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
-  const changes = plan.steps.filter((s) => (s.kind === 'file' && s.action !== 'unchanged') || (s.kind === 'directory' && s.action === 'create') || (s.kind === 'package' && s.action === 'install') || (s.kind === 'firewall' && s.commands.length > 0) || (s.kind === 'service' && s.action !== 'none')).length;
+  const changes = plan.steps.filter((s) => (s.kind === 'file' && s.action !== 'unchanged') || (s.kind === 'directory' && s.action === 'create') || (s.kind === 'package' && s.action === 'install') || (s.kind === 'firewall' && s.commands.length > 0) || (s.kind === 'service' && s.action !== 'none') || s.kind === 'stale-bridges').length;
   lines.push(plan.changed ? `${changes} change(s) to make` : 'nothing to do: the host already matches the profile');
   return `${lines.join('\n')}\n`;
 }

@@ -133,7 +133,30 @@ export interface VerifyStep {
   login: { user: string; database: string } | undefined;
 }
 
-export type Step = PackageStep | BackupStep | DirectoryStep | FileStep | CandidateCheckStep | FirewallStep | ServiceStep | VerifyStep;
+/** A pgbouncer that must serve (its own pidfile, a login through its own socket) before a bridge may stop. */
+export interface ServingProcess {
+  iniPath: string;
+  pidfile: string;
+  /** unix_socket_dir ('' for none). */
+  socketDir: string;
+}
+
+/**
+ * Handover bridges left by an interrupted run (src/facts/handover-bridges.ts): after the service
+ * step, once every process in `serving` serves, each live bridge shuts down gracefully and its
+ * folder (and unit) goes; a folder nothing runs from is just removed.
+ */
+export interface StaleBridgeStep {
+  kind: 'stale-bridges';
+  manager: 'systemd' | 'daemon';
+  port: number;
+  version: string;
+  bridges: { dir: string; pid?: number; unit?: string }[];
+  serving: ServingProcess[];
+  login: { user: string; database: string } | undefined;
+}
+
+export type Step = PackageStep | BackupStep | DirectoryStep | FileStep | CandidateCheckStep | FirewallStep | ServiceStep | VerifyStep | StaleBridgeStep;
 
 export interface Plan {
   version: 1;

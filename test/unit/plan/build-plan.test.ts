@@ -46,6 +46,7 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
     logfiles: new Map(),
     unitFiles: new Map(),
     runningByPidfile: new Map(),
+    staleBridges: [],
     candidateVersion: undefined,
     ...over,
   };

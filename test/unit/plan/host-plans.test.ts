@@ -33,7 +33,7 @@ function rhelHost(fixture: string, nofile = SYSTEMD_DEFAULT_NOFILE): FakeSystem 
     .on(/^getent (passwd|group) /, { exitCode: 2 })
     .on(/^(\S*\/)?(dnf|yum) info -q pgbouncer$/, { stdout: 'Name         : pgbouncer\nVersion      : 1.24.1\nRelease      : 1.el9\n' })
     .on('sh -c ulimit -n', { stdout: '1024\n' })
-    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: nofile })
+    .on('systemctl show -p Id -p LoadState -p MainPID -p LimitNOFILESoft -p LimitNOFILE pgbouncer pgbouncer-handover-*', { stdout: nofile })
     .on('firewall-cmd --state', { stdout: 'running\n' })
     .on('firewall-cmd --permanent --list-rich-rules', { stdout: '' });
   sys.dirs.add('/run/systemd/system');

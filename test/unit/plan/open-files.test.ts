@@ -82,7 +82,7 @@ function freshSystemdDebian(nofile: string): FakeSystem {
     .on(/^getent group (104|postgres)$/, { stdout: 'postgres:x:104:\n' })
     .on('apt-cache policy pgbouncer', { stdout: 'pgbouncer:\n  Installed: (none)\n  Candidate: 1.18.0-1+deb12u1\n' })
     .on('sh -c ulimit -n', { stdout: '1024\n' })
-    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: nofile })
+    .on('systemctl show -p Id -p LoadState -p MainPID -p LimitNOFILESoft -p LimitNOFILE pgbouncer pgbouncer-handover-*', { stdout: nofile })
     .on('systemctl show -p DefaultLimitNOFILESoft -p DefaultLimitNOFILE', { stdout: 'DefaultLimitNOFILE=524288\nDefaultLimitNOFILESoft=1024\n' });
   sys.dirs.add('/run/systemd/system');
   sys.dirs.add('/etc/systemd/system');

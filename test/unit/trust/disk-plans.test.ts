@@ -29,7 +29,7 @@ function systemdDebian(unitNofile = 'LimitNOFILE=524288\nLimitNOFILESoft=2048\n'
     .on('getent passwd postgres', { stdout: 'postgres:x:101:104::/var/lib/postgresql:/bin/bash\n' })
     .on(/^getent group (104|postgres)$/, { stdout: 'postgres:x:104:\n' })
     .on('sh -c ulimit -n', { stdout: '1048576\n' })
-    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: unitNofile });
+    .on('systemctl show -p Id -p LoadState -p MainPID -p LimitNOFILESoft -p LimitNOFILE pgbouncer pgbouncer-handover-*', { stdout: unitNofile });
   sys.dirs.add('/run/systemd/system');
   return sys;
 }

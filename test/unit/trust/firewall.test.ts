@@ -50,7 +50,7 @@ function rhelWithFirewalld(richRules: string, active: boolean): FakeSystem {
     .on(/^getent (passwd|group) /, { exitCode: 2 })
     .on(/^(\S*\/)?(dnf|yum) info -q pgbouncer$/, { stdout: 'Version      : 1.24.1\n' })
     .on('sh -c ulimit -n', { stdout: '1024\n' })
-    .on('systemctl show -p LoadState -p LimitNOFILESoft -p LimitNOFILE pgbouncer', { stdout: 'LimitNOFILE=524288\nLimitNOFILESoft=1024\n' })
+    .on('systemctl show -p Id -p LoadState -p MainPID -p LimitNOFILESoft -p LimitNOFILE pgbouncer pgbouncer-handover-*', { stdout: 'LimitNOFILE=524288\nLimitNOFILESoft=1024\n' })
     .on('/usr/bin/firewall-cmd --state', active ? { stdout: 'running\n' } : { exitCode: 252, stdout: 'not running\n' })
     .on('/usr/bin/firewall-cmd --permanent --list-rich-rules', { stdout: richRules });
   sys.dirs.add('/run/systemd/system');
