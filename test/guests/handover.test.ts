@@ -3,7 +3,8 @@
  * Debian's pgbouncer 1.24 / 1.18 and PostgreSQL 17 / 15): a restart-class change, `pgb-setup restart`, and 1 → 2 → 1
  * processes are handed over while pgbench -C, a Django-like loop and a 5 ms port probe run in the
  * guest. Nothing may fail; afterwards the unit runs the new config, `systemctl` says so, and no
- * pgbouncer runs outside a unit. A plain `systemctl restart` is measured the same way.
+ * pgbouncer runs outside a unit. A plain `systemctl restart` is measured the same way. Last, the
+ * transient bridge unit a killed run leaves behind is stopped by the next run.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -177,5 +178,35 @@ describe.each((process.env['PGB_GUEST_SUITES']?.split(',') ?? ['trixie', 'bookwo
       ok(await guest.run(['systemctl', 'restart', 'pgbouncer']), 'systemctl restart');
     });
     expect(f.requests).toBeGreaterThan(0);
+  });
+
+  it('a bridge unit left by a killed run is stopped by the next run, once pgbouncer serves', async () => {
+    const flags = ['--set', 'max_client_conn=200', '--set', 'pkt_buf=8192'];
+    ok(await pgb(['production', '--yes', ...flags]), 'the config of the steps before');
+    // What a run SIGKILLed mid-handover leaves: a transient unit running pgbouncer on a copy of the
+    // config in a private /tmp folder (pidfile and socket there), sharing the port with the unit.
+    const dir = ok(await guest.run(['mktemp', '-d', '/tmp/pgb-setup-handover-XXXXXX']), 'mktemp').out.trim();
+    const ini = guest.readFile('/etc/pgbouncer/pgbouncer.ini').replace(/^pidfile = .*$/m, `pidfile = ${dir}/pgbouncer.pid`).replace(/^unix_socket_dir = .*$/m, `unix_socket_dir = ${dir}`);
+    guest.writeFile(`${dir}/pgbouncer.ini`, ini, 0o600);
+    ok(await guest.run(['chown', '-R', 'postgres:postgres', dir]), 'chown');
+    const unit = 'pgbouncer-handover-1-killed';
+    ok(await guest.run(['systemd-run', `--unit=${unit}`, '--collect', '--uid=postgres', '--gid=postgres', '-p', 'KillSignal=SIGINT', '/usr/sbin/pgbouncer', `${dir}/pgbouncer.ini`]), 'systemd-run');
+    let bridgePid = 0;
+    for (let i = 0; i < 100 && !bridgePid; i++) {
+      bridgePid = Number((await guest.run(['cat', `${dir}/pgbouncer.pid`])).out.trim()) || 0;
+      if (!bridgePid) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect((await pgbouncerPids()).sort()).toEqual([await mainPid(), bridgePid].sort());
+
+    const plan = ok(await pgb(['production', '--dry-run', ...flags]), 'dry-run');
+    expect(plan.out).toContain(`a handover bridge left by an interrupted run (pid ${bridgePid}, unit ${unit}.service) is stopped after pgbouncer serves`);
+    expect(plan.out).toMatch(/^1 change\(s\) to make$/m);
+    const before = await mainPid();
+    const r = ok(await pgb(['production', '--yes', ...flags]), 'the next run');
+    expect(r.err).toContain(`stale handover bridge pid ${bridgePid}`);
+    expect(await mainPid()).toBe(before);
+    await truthful(['pgbouncer']);
+    expect((await guest.run(['test', '-e', dir])).code, `${dir} is left`).not.toBe(0);
+    expect(ok(await guest.run(['psql', '-X', '-At', '-c', 'select 1'], { envFile: PG_ENV }), 'login').out.trim()).toBe('1');
   });
 });
