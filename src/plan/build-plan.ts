@@ -333,6 +333,9 @@ function planHandoverService(facts: HostFacts, instances: Instance[], pidfiles: 
   if (running.size === 0) return {};
   const methods: ServiceMethod[] = [];
   let needed = false;
+  // A run killed while its bridge served beside the old process left the new files on disk; the
+  // old process may still run the ones from before, and nothing else would restart it.
+  const interrupted = facts.staleBridges.some((b) => b.pid !== undefined && !b.leftAlone);
   for (const [n, inst] of instances.entries()) {
     const label = inst.id === undefined ? 'pgbouncer' : `process ${inst.id}`;
     if (!running.has(pidfiles[n]!)) {
@@ -344,6 +347,9 @@ function planHandoverService(facts: HostFacts, instances: Instance[], pidfiles: 
     if (keys.length > 0 || unitChanged) {
       needed = true;
       methods.push({ target: label, method: 'handover', why: `a reload cannot apply ${keys.join(', ') || 'the new unit'}` });
+    } else if (interrupted) {
+      needed = true;
+      methods.push({ target: label, method: 'handover', why: 'an interrupted handover left its bridge running: this process may still run the config from before' });
     } else {
       methods.push({ target: label, method: 'handover', why: 'restarted with the others (same files)' });
     }

@@ -27,11 +27,6 @@ export function planStaleBridges(
     .map((b) => `a handover bridge left by an interrupted run (${describeBridge(b)}) is left alone: ${b.leftAlone}`);
   const bridges = facts.staleBridges.filter((b) => !b.leftAlone).map((b) => ({ dir: b.dir, ...(b.pid !== undefined ? { pid: b.pid } : {}), ...(b.unit ? { unit: b.unit } : {}) }));
   if (bridges.length === 0) return { notes };
-  // Killed while its bridge served beside the old process: the files on disk may be newer than what
-  // that process runs, and with no change left to make nothing would restart it.
-  if (facts.running && bridges.some((b) => b.pid !== undefined)) {
-    notes.push(`the pgbouncer running now (pid ${facts.running.pid}) may still run the config from before the interrupted handover: \`pgb-setup restart\` hands it over to the files on disk`);
-  }
   if (!hasService) {
     notes.push(`--skip-service: the handover bridge(s) left by an interrupted run (${facts.staleBridges.filter((b) => !b.leftAlone).map(describeBridge).join('; ')}) are left as they are; a run that starts or checks pgbouncer stops them once it serves`);
     return { notes };

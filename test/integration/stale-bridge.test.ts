@@ -7,7 +7,8 @@
  *    (apply: service start, verify, stale-bridges) must start pgbouncer first and only then stop
  *    the bridge: the port never refuses a connection, the bridge and its folder are gone, and the
  *    real pgbouncer serves a login through its own socket;
- *  - while the bridge serves beside the old process: the next run starts nothing and stops the bridge.
+ *  - while the bridge serves beside the old process: the next run hands that process over to the files
+ *    on disk (it may run the config from before), then stops the bridge.
  *
  * Bridges go to a private TMPDIR (child and this file), so no other test's bridge is ever seen here.
  */
@@ -242,7 +243,7 @@ describe.each(pgbouncerBinaries())('a handover bridge left by a killed run, pgbo
     expect(await tryLogin({ host: '127.0.0.1', port, user: 'app_user', password: PASSWORD, database: 'appdb' })).toBeUndefined();
   });
 
-  it('killed while the bridge served beside the old process: the next run starts nothing and stops the bridge', async () => {
+  it('killed while the bridge served beside the old process: the next run hands that process over to the files on disk, then stops the bridge', async () => {
     const old = (await realPid())!;
     await render(4096);
     expect(await killedHandover(spec(old), '^\\s*bridge pgbouncer \\(pid \\d+')).toBe('SIGKILL');
@@ -251,10 +252,20 @@ describe.each(pgbouncerBinaries())('a handover bridge left by a killed run, pgbo
     expect(isAlive(bridgePid)).toBe(true);
     expect(isAlive(old)).toBe(true);
 
-    await nextRun({ kind: 'service', manager: 'daemon', action: 'none', reason: 'running with this config', pidfiles: [single().pidfile], commands: [] });
+    // What the main job plans for it (test/unit/plan/handover-plan.test.ts): a handover of the old process.
+    const p = probe(port);
+    await sleep(100);
+    await nextRun({ kind: 'service', manager: 'daemon', action: 'handover', reason: 'an interrupted handover left its bridge running', pidfiles: [single().pidfile], commands: [], handover: spec(old) });
+    await sleep(100);
+    const seen = await p.stop();
+    expect(seen.refused).toBe(0);
+    expect(isAlive(old)).toBe(false);
     expect(isAlive(bridgePid)).toBe(false);
+    for (const b of await bridges()) expect(b.pid === undefined || !isAlive(b.pid), `bridge ${b.dir} left running`).toBe(true);
     expect(await bridges()).toEqual([]);
-    expect(await realPid()).toBe(old);
+    const real = (await realPid())!;
+    expect(real).toBeDefined();
+    expect(real).not.toBe(old);
     expect(await tryLogin({ host: dir.path, port, user: 'app_user', password: PASSWORD, database: 'appdb' })).toBeUndefined();
   });
 });

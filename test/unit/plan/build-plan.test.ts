@@ -123,15 +123,13 @@ describe('buildPlan as data (Debian 12, no systemd)', () => {
       expect(fw).toMatchObject({ tool: 'ufw', port: 6432, allowFrom: ['10.0.0.0/8'] });
       expect(commandLines(fw).join('\n')).toContain('10.0.0.0/8');
     }],
-    ['a bridge of an interrupted handover beside the running pgbouncer: stopped last, and a note says the running one may lag the files', () => facts({ iniFiles: new Map([[INI, currentIni()]]), userlist: fact(USERLIST_PATH, USERLIST, 0o600), running, runningByPidfile: new Map([[running.pidfile, running.pid]]), staleBridges: [{ dir: '/tmp/pgb-setup-handover-abc', pid: 4343 }] }), {}, (p) => {
-      expect(kinds(p).at(-1)).toBe('stale-bridges');
-      expect(p.changed).toBe(true);
-      expect(p.notes).toContain('the pgbouncer running now (pid 4242) may still run the config from before the interrupted handover: `pgb-setup restart` hands it over to the files on disk');
-    }],
-    ['a bridge alone on the port (the old process had stopped): started, then the bridge stopped; no note about a lagging process', () => facts({ iniFiles: new Map([[INI, currentIni()]]), userlist: fact(USERLIST_PATH, USERLIST, 0o600), staleBridges: [{ dir: '/tmp/pgb-setup-handover-abc', pid: 4343 }] }), {}, (p) => {
+    ['a bridge alone on the port (the old process had stopped): started, then the bridge stops', () => facts({ iniFiles: new Map([[INI, currentIni()]]), userlist: fact(USERLIST_PATH, USERLIST, 0o600), staleBridges: [{ dir: '/tmp/pgb-setup-handover-abc', pid: 4343 }] }), {}, (p) => {
       expect(service(p)).toMatchObject({ action: 'start' });
       expect(kinds(p).at(-1)).toBe('stale-bridges');
-      expect(p.notes.join('\n')).not.toMatch(/may still run the config/);
+    }],
+    ['a bridge folder nothing runs from, beside the running pgbouncer: no handover, the folder is removed', () => facts({ iniFiles: new Map([[INI, currentIni()]]), userlist: fact(USERLIST_PATH, USERLIST, 0o600), running, runningByPidfile: new Map([[running.pidfile, running.pid]]), staleBridges: [{ dir: '/tmp/pgb-setup-handover-abc' }] }), {}, (p) => {
+      expect(service(p)).toMatchObject({ action: 'none' });
+      expect(kinds(p).at(-1)).toBe('stale-bridges');
     }],
     ['--root: no service, no candidate check, packages skipped', () => facts({ root: '/srv/image', live: false, pgbouncer: { installed: false } }), {}, (p) => {
       expect(p.steps[0]).toMatchObject({ kind: 'package', action: 'skip' });

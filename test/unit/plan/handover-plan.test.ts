@@ -4,6 +4,7 @@
  * a listen_port change), with the reason.
  */
 import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/main.js';
@@ -48,6 +49,35 @@ async function service(system: FakeSystem, set: string[]): Promise<ServiceStep> 
   expect(code).toBe(0);
   return (JSON.parse(ctx.out()) as Plan).steps.find((s) => s.kind === 'service') as ServiceStep;
 }
+
+/** A handover bridge a killed run left in the temp folder; `pid` runs it when given. */
+function staleBridge(system: FakeSystem, pid?: number): FakeSystem {
+  const dir = join(tmpdir(), 'pgb-setup-handover-killed');
+  system.file(join(dir, 'pgbouncer.ini'), '[pgbouncer]\nso_reuseport = 1\n', 0o600, 101, 104);
+  if (pid === undefined) return system;
+  return system
+    .file(join(dir, 'pgbouncer.pid'), `${pid}\n`)
+    .file(`/proc/${pid}/stat`, `${pid} (pgbouncer) S 1`)
+    .file(`/proc/${pid}/comm`, 'pgbouncer\n')
+    .file(`/proc/${pid}/cmdline`, `/usr/sbin/pgbouncer\0-d\0-u\0postgres\0${join(dir, 'pgbouncer.ini')}\0`)
+    .link(`/proc/${pid}/exe`, '/usr/sbin/pgbouncer')
+    .on(new RegExp(`^kill -0 ${pid}$`), { exitCode: 0 });
+}
+
+describe('a handover a killed run left half done', () => {
+  it('its bridge runs beside the old process: that process is handed over to the files on disk (nothing else changed), then the bridge stops', async () => {
+    const s = await service(staleBridge(await runningHost({}), 600), []);
+    expect(s.action).toBe('handover');
+    expect(s.methods).toEqual([{ target: 'pgbouncer', method: 'handover', why: 'an interrupted handover left its bridge running: this process may still run the config from before' }]);
+  });
+
+  it('only its folder is left (nothing runs from it): the same method as without it, no handover', async () => {
+    const without = await service(await runningHost({}), []);
+    const s = await service(staleBridge(await runningHost({})), []);
+    expect(s.action).not.toBe('handover');
+    expect(s.action).toBe(without.action);
+  });
+});
 
 describe('the plan names the method per change', () => {
   it('a restart-class change with so_reuseport on both sides: handover, beside the running PID, on the same port', async () => {
