@@ -8,7 +8,7 @@ import { poolBudget } from '../profile/pool-budget.js';
 import { RESTART_KEYS } from '../settings/catalogue.js';
 import { unifiedDiff } from './file-diff.js';
 import { decideOpenFiles, LEGACY_DROP_IN_NAME, legacyDropInWarning } from './open-files.js';
-import type { FileStep, Plan, PlanCommand, ServiceMethod, ServiceStep, Step } from './types.js';
+import { isChange, type FileStep, type Plan, type PlanCommand, type ServiceMethod, type ServiceStep, type Step } from './types.js';
 import { handoverBlocker, handoverSpec, handoverTarget } from './handover-plan.js';
 import { hbaFirewallNote, tlsDroppedWarning, tlsFileSteps, type TlsPlanInput } from './tls.js';
 import { fileAction, iniFileSteps, logfileSteps, md5SecretsUnderScram, plantedUsers, settingText, unitFileSteps } from './files.js';
@@ -212,15 +212,7 @@ export function buildPlan(facts: HostFacts, config: ResolvedConfig, desired: Des
   if (bridges.step) steps.push(bridges.step);
   notes.push(...bridges.notes);
 
-  const changed = steps.some(
-    (s) =>
-      (s.kind === 'package' && s.action === 'install') ||
-      (s.kind === 'directory' && s.action === 'create') ||
-      (s.kind === 'file' && s.action !== 'unchanged') ||
-      (s.kind === 'firewall' && s.commands.length > 0) ||
-      (s.kind === 'service' && s.action !== 'none') ||
-      s.kind === 'stale-bridges',
-  );
+  const changed = steps.some(isChange);
   return {
     version: 1,
     environment: config.environment,

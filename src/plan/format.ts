@@ -1,4 +1,4 @@
-import type { Plan, Step } from './types.js';
+import { isChange, type Plan, type Step } from './types.js';
 import { staleBridgeLines } from './stale-bridges.js';
 
 /** A plan on a terminal shows this much of a file's diff; a 150,000-line old config is not read by anyone. */
@@ -70,7 +70,7 @@ export function formatPlan(plan: Plan, verbose = false): string {
   for (const step of plan.steps) for (const line of stepLines(step, verbose)) lines.push(line);
   for (const n of plan.notes) lines.push(`note: ${n}`);
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
-  const changes = plan.steps.filter((s) => (s.kind === 'file' && s.action !== 'unchanged') || (s.kind === 'directory' && s.action === 'create') || (s.kind === 'package' && s.action === 'install') || (s.kind === 'firewall' && s.commands.length > 0) || (s.kind === 'service' && s.action !== 'none') || s.kind === 'stale-bridges').length;
+  const changes = plan.steps.filter(isChange).length;
   lines.push(plan.changed ? `${changes} change(s) to make` : 'nothing to do: the host already matches the profile');
   return `${lines.join('\n')}\n`;
 }

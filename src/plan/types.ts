@@ -158,6 +158,18 @@ export interface StaleBridgeStep {
 
 export type Step = PackageStep | BackupStep | DirectoryStep | FileStep | CandidateCheckStep | FirewallStep | ServiceStep | VerifyStep | StaleBridgeStep;
 
+/** A step that changes the host (what "N change(s)" counts); backups, checks and verify only follow from those. */
+export function isChange(s: Step): boolean {
+  return (
+    (s.kind === 'package' && s.action === 'install') ||
+    (s.kind === 'directory' && s.action === 'create') ||
+    (s.kind === 'file' && s.action !== 'unchanged') ||
+    (s.kind === 'firewall' && s.commands.length > 0) ||
+    (s.kind === 'service' && s.action !== 'none') ||
+    s.kind === 'stale-bridges'
+  );
+}
+
 export interface Plan {
   version: 1;
   environment: string;
