@@ -12,13 +12,12 @@ import { detectFacts, findRunning, readFileFact, type HostFacts } from '../facts
 import { handover } from '../apply/handover.js';
 import { acquireLock } from '../system/host-lock.js';
 import { handoverBlocker } from '../plan/handover-plan.js';
-import { staleBridgeLines } from '../plan/stale-bridges.js';
+import { bridgesToStop, staleBridgeLines } from '../plan/stale-bridges.js';
 import type { HandoverSpec } from '../plan/types.js';
 import { loadConfig, type ProfileOptions } from './load-config.js';
 import { memberPath } from '../ops/group.js';
 import { drainOption } from './drain-option.js';
 import { bridgesLeftRunning, cleanStaleBridges } from '../apply/stale-bridges.js';
-import { describeBridge } from '../facts/handover-bridges.js';
 
 export interface RestartOptions extends ProfileOptions {
   dryRun?: boolean;
@@ -65,8 +64,8 @@ export async function runRestart(environment: string | undefined, opts: RestartO
   try {
     const facts = await detectFacts(ctx.system, { isRoot });
     const procs = await runningProcesses(ctx, facts);
-    for (const b of facts.staleBridges.filter((x) => x.leftAlone)) ctx.stderr.write(`note: a handover bridge left by an interrupted run (${describeBridge(b)}) is left alone: ${b.leftAlone}\n`);
-    const bridges = facts.staleBridges.filter((b) => !b.leftAlone).map((b) => ({ dir: b.dir, ...(b.pid !== undefined ? { pid: b.pid } : {}), ...(b.unit ? { unit: b.unit } : {}) }));
+    const { bridges, notes } = bridgesToStop(facts.staleBridges);
+    for (const n of notes) ctx.stderr.write(`note: ${n}\n`);
     if (procs.length === 0) {
       const left = bridgesLeftRunning(bridges);
       throw new RuntimeError(`no pgbouncer runs from ${facts.distro.iniPath} (or a --processes group beside it): nothing to hand over; start it with pgb-setup ${environment ?? '<environment>'}${left ? `; ${left}` : ''}`);

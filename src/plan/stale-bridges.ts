@@ -1,5 +1,5 @@
 import type { HostFacts } from '../facts/host-facts.js';
-import { describeBridge } from '../facts/handover-bridges.js';
+import { describeBridge, type StaleBridge } from '../facts/handover-bridges.js';
 import type { ServingProcess, StaleBridgeStep } from './types.js';
 
 /** What happens to each bridge of the step, one line each (the plan text and apply's progress). */
@@ -9,6 +9,13 @@ export function staleBridgeLines(step: Pick<StaleBridgeStep, 'bridges'>): string
     if (b.unit) return `the unit ${b.unit} of a handover bridge left by an interrupted run (no process runs in it) is stopped`;
     return `the folder ${b.dir} of a handover bridge left by an interrupted run (nothing runs from it) is removed`;
   });
+}
+
+/** The bridges to stop, and a note for each one left alone (its PID runs something else now). */
+export function bridgesToStop(found: readonly StaleBridge[]): { bridges: StaleBridgeStep['bridges']; notes: string[] } {
+  const notes = found.filter((b) => b.leftAlone).map((b) => `a handover bridge left by an interrupted run (${describeBridge(b)}) is left alone: ${b.leftAlone}`);
+  const bridges = found.filter((b) => !b.leftAlone).map((b) => ({ dir: b.dir, ...(b.pid !== undefined ? { pid: b.pid } : {}), ...(b.unit ? { unit: b.unit } : {}) }));
+  return { bridges, notes };
 }
 
 /**
@@ -22,13 +29,10 @@ export function planStaleBridges(
   hasService: boolean,
   on: { port: number; version: string; login: StaleBridgeStep['login'] },
 ): { step?: StaleBridgeStep; notes: string[] } {
-  const notes = facts.staleBridges
-    .filter((b) => b.leftAlone)
-    .map((b) => `a handover bridge left by an interrupted run (${describeBridge(b)}) is left alone: ${b.leftAlone}`);
-  const bridges = facts.staleBridges.filter((b) => !b.leftAlone).map((b) => ({ dir: b.dir, ...(b.pid !== undefined ? { pid: b.pid } : {}), ...(b.unit ? { unit: b.unit } : {}) }));
+  const { bridges, notes } = bridgesToStop(facts.staleBridges);
   if (bridges.length === 0) return { notes };
   if (!hasService) {
-    notes.push(`--skip-service: the handover bridge(s) left by an interrupted run (${facts.staleBridges.filter((b) => !b.leftAlone).map(describeBridge).join('; ')}) are left as they are; a run that starts or checks pgbouncer stops them once it serves`);
+    notes.push(`--skip-service: the handover bridge(s) left by an interrupted run (${bridges.map(describeBridge).join('; ')}) are left as they are; a run that starts or checks pgbouncer stops them once it serves`);
     return { notes };
   }
   return { step: { kind: 'stale-bridges', manager: facts.systemd ? 'systemd' : 'daemon', port: on.port, version: on.version, bridges, serving, login: on.login }, notes };
