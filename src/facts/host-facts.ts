@@ -191,11 +191,6 @@ export async function detectFacts(system: System, options: { root?: string; isRo
   };
 }
 
-/** `systemctl show` output: one block of KEY=value lines per unit, blocks separated by an empty line. */
-function showBlocks(stdout: string): Map<string, string>[] {
-  return stdout.split(/\n\s*\n/).map((block) => new Map(block.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]))).filter((m) => m.size > 0);
-}
-
 /**
  * The unit's effective open-files limits, and the handover bridge units loaded now: one
  * `systemctl show` for both (the pattern adds nothing when no bridge unit exists). For a unit not
@@ -204,12 +199,13 @@ function showBlocks(stdout: string): Map<string, string>[] {
  */
 async function readUnits(system: System, unit: string): Promise<{ nofile: UnitNofile | undefined; bridges: BridgeUnit[] }> {
   const r = await system.exec('systemctl', ['show', '-p', 'Id', '-p', 'LoadState', '-p', 'MainPID', '-p', 'LimitNOFILESoft', '-p', 'LimitNOFILE', unit, BRIDGE_UNIT_PATTERN]);
-  const blocks = showBlocks(r.stdout);
-  const isBridge = (b: Map<string, string>) => (b.get('Id') ?? '').startsWith(BRIDGE_UNIT_PATTERN.slice(0, -1));
-  const bridges = blocks.filter(isBridge).map((b) => ({ unit: b.get('Id')!, mainPid: Number(b.get('MainPID') ?? 0) || 0 }));
-  const main = blocks.find((b) => !isBridge(b));
-  const text = main ? [...main].map(([k, v]) => `${k}=${v}`).join('\n') : '';
-  if (!/^LoadState=not-found$/m.test(text)) return { nofile: parseUnitNofile(text), bridges };
+  // One block of KEY=value lines per unit, the blocks separated by an empty line.
+  const blocks = r.stdout.split(/\n\s*\n/);
+  const id = (block: string) => /^Id=(.*)$/m.exec(block)?.[1] ?? '';
+  const isBridge = (block: string) => id(block).startsWith(BRIDGE_UNIT_PATTERN.slice(0, -1));
+  const bridges = blocks.filter(isBridge).map((b) => ({ unit: id(b), mainPid: Number(/^MainPID=(\d+)$/m.exec(b)?.[1] ?? 0) }));
+  const main = blocks.find((b) => !isBridge(b)) ?? '';
+  if (!/^LoadState=not-found$/m.test(main)) return { nofile: parseUnitNofile(main), bridges };
   const defaults = await system.exec('systemctl', ['show', '-p', 'DefaultLimitNOFILESoft', '-p', 'DefaultLimitNOFILE']);
   return { nofile: parseUnitNofile(defaults.stdout.replace(/^Default/gm, '')), bridges };
 }
