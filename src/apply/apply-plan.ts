@@ -4,7 +4,7 @@ import { RuntimeError } from '../text/errors.js';
 import { iniPathSetting, pidfileOf, type HostFacts } from '../facts/host-facts.js';
 import type { System } from '../system/system.js';
 import { systemctlStart } from '../system/systemctl.js';
-import type { FileStep, Plan, PlanCommand, ServiceStep, Step } from '../plan/types.js';
+import type { FileStep, Plan, PlanCommand, ServiceStep, StaleBridgeStep, Step } from '../plan/types.js';
 import { checkCandidate, requiresClientTls } from './candidate-check.js';
 import { handover, HandoverError } from './handover.js';
 import { bridgesLeftRunning, cleanStaleBridges } from './stale-bridges.js';
@@ -197,8 +197,8 @@ export async function applyPlan(plan: Plan, deps: ApplyDeps): Promise<ApplyResul
       }
     } catch (e) {
       record(step, 'failed', (e as Error).message);
-      const bridges = plan.steps.find((s) => s.kind === 'stale-bridges');
-      const left = bridges && bridges !== step && bridges.kind === 'stale-bridges' ? bridgesLeftRunning(bridges.bridges) : undefined;
+      const bridges = plan.steps.find((s): s is StaleBridgeStep => s.kind === 'stale-bridges');
+      const left = bridges && bridges !== step ? bridgesLeftRunning(bridges.bridges) : undefined;
       if (left) deps.progress(`! ${left}`);
       // A failed handover left the running pgbouncer serving (or brought it back on the previous
       // files itself): the files go back, the service is not restarted on top of that.
